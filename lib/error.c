@@ -45,6 +45,7 @@ static const struct err_info err_table[] = {
     [29] = {"protocol", "protocol violation by the peer", EX_PROTOCOL},
     [30] = {"storage", "durable storage failed", EX_IOERR},
     [31] = {"expired_message", "message has expired", EX_DATAERR},
+    [32] = {"clock", "timestamp too far in the future (check the clocks)", EX_DATAERR},
 };
 
 _Static_assert(sizeof(err_table) / sizeof(err_table[0]) == (unsigned)-LIA_ERR__LAST,

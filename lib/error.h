@@ -39,7 +39,8 @@ typedef enum {
     LIA_ERR_PROTOCOL = -29,      /* peer broke the protocol */
     LIA_ERR_STORAGE = -30,       /* durable store failed; the store is unusable */
     LIA_ERR_EXPIRED_MSG = -31,   /* message past its expiry */
-    LIA_ERR__LAST = -32
+    LIA_ERR_CLOCK = -32,         /* timestamp too far in the future */
+    LIA_ERR__LAST = -33
 } lia_err;
 
 /* Fixed text for an error code; never NULL, also for unknown codes. */

@@ -1,0 +1,109 @@
+/*
+ * Sealed envelopes: the unit that nodes exchange through the broker.
+ *
+ * Sealing encrypts a payload with the sender's symmetric key for (destination, epoch)
+ * (XChaCha20-Poly1305, the exact header bytes as associated data), hashes header and
+ * ciphertext into a Merkle leaf, and signs the root of the batch once (Ed25519). Opening checks,
+ * in order: size bounds, strict decoding, the sender's certificate at the creation time,
+ * that this node is entitled (recipient or channel member), the batch proof and signature,
+ * the key (possibly handed over in the header), replay and sequence, and finally decrypts.
+ * Nothing in the opener's state changes unless every check passed. docs/protocol.md gives
+ * every byte.
+ */
+#ifndef LIA_ENVELOPE_H
+#define LIA_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cert.h"
+#include "replay.h"
+#include "trust.h"
+#include "vault.h"
+
+#define LIA_ENVELOPE_MAX      (32u << 20) /* whole envelope, checked before decoding */
+#define LIA_HEADER_MAX        (64u << 10) /* header including a key grant */
+#define LIA_CHANNEL_MAX       64
+#define LIA_RECIPIENTS_MAX    256         /* recipients of a direct message, and key grants */
+#define LIA_CLOCK_SKEW_MS     (5u * 60u * 1000u)
+#define LIA_DEST_DIGEST_BYTES 32
+
+/* A destination: a channel name, or a set of node ids in strictly ascending order. */
+typedef struct {
+    const char *channel;           /* non-NULL: channel destination */
+    const char *const *recipients; /* otherwise: direct message */
+    size_t n_recipients;
+} lia_dest;
+
+typedef struct {
+    lia_dest dest;
+    uint64_t epoch;
+    uint64_t seq; /* sender sequence for (sender, destination), from 1 */
+    uint64_t created_at_ms;
+    uint64_t expires_at_ms;   /* 0: none */
+    const lia_symkey_t *key;  /* sender's key for (destination, epoch) */
+    const lia_cert_info *const *grant; /* if n_grant > 0: hand key to these nodes */
+    size_t n_grant;           /* ascending by node id */
+    const uint8_t *payload;   /* serialised Payload */
+    size_t payload_len;
+} lia_seal_item;
+
+typedef struct {
+    uint8_t *data; /* malloc'd; owned by the caller */
+    size_t len;
+} lia_buf;
+
+/* What an opened envelope says; free with lia_opened_free. */
+typedef struct {
+    char sender[LIA_NODE_ID_MAX + 1];
+    uint64_t sender_cert_serial;
+    char channel[LIA_CHANNEL_MAX + 1]; /* empty for a direct message */
+    size_t n_recipients;               /* direct message: number of recipients */
+    uint64_t epoch;
+    uint64_t seq;
+    uint64_t created_at_ms;
+    uint64_t expires_at_ms;
+    uint8_t message_id[LIA_MESSAGE_ID_BYTES];
+    uint32_t batch_size;
+    uint8_t *payload; /* plaintext, wiped on free */
+    size_t payload_len;
+} lia_opened;
+
+/* 1 if node_id may send to and read channel (the caller's membership view). */
+typedef int (*lia_member_fn)(void *arg, const char *channel, const char *node_id);
+
+typedef struct lia_opener lia_opener_t;
+
+/* 1 if s is a valid channel name: 1..64 bytes of [a-z0-9._:-], starting with [a-z0-9]. */
+int lia_channel_valid(const char *s);
+
+/* Validates a destination and computes its digest (protocol.md, "destination digest"). */
+int lia_dest_digest(const lia_dest *d, uint8_t out[LIA_DEST_DIGEST_BYTES]) LIA_WUR;
+
+/*
+ * Seals n items (1..LIA_MERKLE_MAX_LEAVES) from sender_id with one signature. out has n
+ * entries; on success each receives a malloc'd envelope owned by the caller. On failure no
+ * output is left allocated.
+ */
+int lia_envelope_seal_batch(const lia_identity_t *sender, const char *sender_id,
+                            const lia_seal_item *items, size_t n, lia_buf *out) LIA_WUR;
+
+/*
+ * A new opener for node my_id holding identity me; trust and me are borrowed and must outlive
+ * the opener. Channel envelopes are refused until a membership function is set.
+ */
+int lia_opener_new(lia_trust_t *trust, const lia_identity_t *me, const char *my_id,
+                   lia_opener_t **out) LIA_WUR;
+void lia_opener_destroy(lia_opener_t **p);
+void lia_opener_set_membership(lia_opener_t *o, lia_member_fn fn, void *arg);
+lia_replay_t *lia_opener_replay(lia_opener_t *o);
+
+/*
+ * Verifies and decrypts one envelope received at now_ms. On success *out is owned by the
+ * caller. On any error the opener is unchanged and *out is NULL.
+ */
+int lia_opener_open(lia_opener_t *o, const uint8_t *buf, size_t len, uint64_t now_ms,
+                    lia_opened **out) LIA_WUR;
+void lia_opened_free(lia_opened **p);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * Batch signing trees. A node under load signs one Merkle root over a batch of envelope leaf
+ * hashes; each envelope carries its inclusion proof. The tree shape, hash domain separation
+ * and proof verification follow RFC 9162 (Certificate Transparency 2.0) section 2.1, with
+ * BLAKE2b-256 as the hash:
+ *   leaf hash  = given by the caller (computed with a 0x00 prefix, see envelope.c)
+ *   node hash  = BLAKE2b-256(0x01 || left || right)
+ * A batch of one has an empty proof and its root is the leaf hash.
+ */
+#ifndef LIA_MERKLE_H
+#define LIA_MERKLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LIA_HASH_BYTES        32
+#define LIA_MERKLE_MAX_LEAVES 65536u
+#define LIA_MERKLE_MAX_DEPTH  16 /* ceil(log2(LIA_MERKLE_MAX_LEAVES)) */
+
+typedef struct {
+    uint8_t path[LIA_MERKLE_MAX_DEPTH][LIA_HASH_BYTES]; /* sibling hashes, leaf to root */
+    uint8_t len;
+} lia_merkle_proof;
+
+/*
+ * Computes the root over n leaf hashes (1 <= n <= LIA_MERKLE_MAX_LEAVES) and, if proofs is
+ * not NULL, the inclusion proof of every leaf (proofs has n entries).
+ */
+int lia_merkle_build(const uint8_t (*leaves)[LIA_HASH_BYTES], size_t n,
+                     uint8_t root[LIA_HASH_BYTES], lia_merkle_proof *proofs)
+    __attribute__((warn_unused_result));
+
+/*
+ * Recomputes the root implied by a leaf hash and its proof for position index in a tree of
+ * size leaves. Returns LIA_ERR_PROOF if index/size/path length are inconsistent. The caller
+ * must still check the root against a verified signature.
+ */
+int lia_merkle_root_from_proof(const uint8_t leaf[LIA_HASH_BYTES], uint32_t index, uint32_t size,
+                               const uint8_t (*path)[LIA_HASH_BYTES], size_t path_len,
+                               uint8_t root[LIA_HASH_BYTES]) __attribute__((warn_unused_result));
+
+#endif
