@@ -510,6 +510,101 @@ static int check_header(const Liaison__V1__EnvelopeHeader *h, size_t len, lia_de
     return 0;
 }
 
+/* Unpacks and checks envelope and header; on success the caller frees both. */
+static int decode_strict(const uint8_t *buf, size_t len, Liaison__V1__Envelope **env,
+                         Liaison__V1__EnvelopeHeader **hdr, lia_dest *d,
+                         uint8_t digest[LIA_DEST_DIGEST_BYTES])
+{
+    Liaison__V1__Envelope *e = NULL;
+    Liaison__V1__EnvelopeHeader *h = NULL;
+    int rc = LIA_ERR_DECODE;
+
+    *env = NULL;
+    *hdr = NULL;
+    if (!buf || len == 0)
+        return LIA_ERR_DECODE;
+    if (len > LIA_ENVELOPE_MAX)
+        return LIA_ERR_TOO_LARGE;
+    e = liaison__v1__envelope__unpack(NULL, len, buf);
+    if (!e || (rc = check_envelope(e, len)) != 0)
+        goto fail;
+    rc = LIA_ERR_DECODE;
+    h = liaison__v1__envelope_header__unpack(NULL, e->header.len, e->header.data);
+    if (!h || (rc = check_header(h, e->header.len, d)) != 0)
+        goto fail;
+    if (lia_dest_digest(d, digest) != 0) {
+        rc = LIA_ERR_DECODE;
+        goto fail;
+    }
+    *env = e;
+    *hdr = h;
+    return 0;
+fail:
+    if (h)
+        liaison__v1__envelope_header__free_unpacked(h, NULL);
+    if (e)
+        liaison__v1__envelope__free_unpacked(e, NULL);
+    return rc;
+}
+
+int lia_envelope_inspect(const uint8_t *buf, size_t len, lia_envelope_meta **out)
+{
+    Liaison__V1__Envelope *e;
+    Liaison__V1__EnvelopeHeader *h;
+    lia_envelope_meta *m;
+    lia_dest d;
+    uint8_t digest[LIA_DEST_DIGEST_BYTES];
+    int rc;
+
+    *out = NULL;
+    if ((rc = decode_strict(buf, len, &e, &h, &d, digest)) != 0)
+        return rc;
+    rc = LIA_ERR_NOMEM;
+    m = calloc(1, sizeof *m);
+    if (!m)
+        goto done;
+    if (d.n_recipients > 0) {
+        m->recipients = calloc(d.n_recipients, sizeof *m->recipients);
+        if (!m->recipients) {
+            free(m);
+            goto done;
+        }
+        for (size_t i = 0; i < d.n_recipients; i++)
+            strcpy(m->recipients[i], d.recipients[i]);
+    }
+    m->n_recipients = d.n_recipients;
+    strcpy(m->sender, h->sender);
+    memcpy(m->sender_key_id, h->sender_key_id.data, LIA_KEY_ID_BYTES);
+    if (d.channel)
+        strcpy(m->channel, d.channel);
+    m->epoch = h->key_epoch;
+    m->seq = h->sender_seq;
+    m->created_at_ms = h->created_at_ms;
+    m->expires_at_ms = h->expires_at_ms;
+    memcpy(m->message_id, h->message_id.data, LIA_MESSAGE_ID_BYTES);
+    memcpy(m->dest_digest, digest, LIA_DEST_DIGEST_BYTES);
+    m->n_granted = h->key_grant ? h->key_grant->n_keys : 0;
+    m->leaf_index = e->proof->leaf_index;
+    m->leaf_count = e->proof->leaf_count;
+    m->header_len = e->header.len;
+    m->ciphertext_len = e->ciphertext.len;
+    *out = m;
+    rc = 0;
+done:
+    liaison__v1__envelope_header__free_unpacked(h, NULL);
+    liaison__v1__envelope__free_unpacked(e, NULL);
+    return rc;
+}
+
+void lia_envelope_meta_free(lia_envelope_meta **p)
+{
+    if (!p || !*p)
+        return;
+    free((*p)->recipients);
+    free(*p);
+    *p = NULL;
+}
+
 static int is_recipient(const lia_dest *d, const char *id)
 {
     for (size_t i = 0; i < d->n_recipients; i++)
@@ -603,22 +698,8 @@ int lia_opener_open(lia_opener_t *o, const uint8_t *buf, size_t len, uint64_t no
     int rc, cached, granted;
 
     *out = NULL;
-    if (!buf || len == 0)
-        return LIA_ERR_DECODE;
-    if (len > LIA_ENVELOPE_MAX)
-        return LIA_ERR_TOO_LARGE;
-    rc = LIA_ERR_DECODE;
-    e = liaison__v1__envelope__unpack(NULL, len, buf);
-    if (!e || (rc = check_envelope(e, len)) != 0)
-        goto fail;
-    rc = LIA_ERR_DECODE;
-    h = liaison__v1__envelope_header__unpack(NULL, e->header.len, e->header.data);
-    if (!h || (rc = check_header(h, e->header.len, &d)) != 0)
-        goto fail;
-    if ((rc = lia_dest_digest(&d, digest)) != 0) {
-        rc = LIA_ERR_DECODE;
-        goto fail;
-    }
+    if ((rc = decode_strict(buf, len, &e, &h, &d, digest)) != 0)
+        return rc;
     if (h->created_at_ms > now_ms + LIA_CLOCK_SKEW_MS) {
         rc = LIA_ERR_CLOCK;
         goto fail;

@@ -69,6 +69,35 @@ typedef struct {
     size_t payload_len;
 } lia_opened;
 
+/* Routing metadata of an envelope, decoded strictly but NOT verified (see lia_envelope_inspect). */
+typedef struct {
+    char sender[LIA_NODE_ID_MAX + 1];
+    uint8_t sender_key_id[LIA_KEY_ID_BYTES];
+    char channel[LIA_CHANNEL_MAX + 1]; /* empty for a direct message */
+    size_t n_recipients;
+    char (*recipients)[LIA_NODE_ID_MAX + 1]; /* n_recipients entries, ascending */
+    uint64_t epoch;
+    uint64_t seq;
+    uint64_t created_at_ms;
+    uint64_t expires_at_ms;
+    uint8_t message_id[LIA_MESSAGE_ID_BYTES];
+    uint8_t dest_digest[LIA_DEST_DIGEST_BYTES];
+    size_t n_granted; /* wrapped keys in a key grant, 0 if none */
+    uint32_t leaf_index;
+    uint32_t leaf_count;
+    size_t header_len;
+    size_t ciphertext_len;
+} lia_envelope_meta;
+
+/*
+ * Decodes an envelope and its header with every structural check of lia_opener_open (sizes,
+ * canonical encoding, field syntax) but no cryptography: for the broker's routing, which is
+ * tied to the authenticated connection, and for diagnostics. On success *out is owned by the
+ * caller (lia_envelope_meta_free).
+ */
+int lia_envelope_inspect(const uint8_t *buf, size_t len, lia_envelope_meta **out) LIA_WUR;
+void lia_envelope_meta_free(lia_envelope_meta **p);
+
 /* 1 if node_id may send to and read channel (the caller's membership view). */
 typedef int (*lia_member_fn)(void *arg, const char *channel, const char *node_id);
 
