@@ -352,9 +352,11 @@ static lia_buf resign(const lia_buf in, const uint8_t *hdr, size_t hdr_len,
     uint8_t leaf[32], msg[17 + 16 + 4 + 32], sig[64], kid[16];
     lia_buf out;
 
+    ProtobufCBinaryData own_header;
     assert_non_null(e);
+    own_header = e->header;
     if (hdr) {
-        e->header.data = (uint8_t *)hdr; /* not freed below: restored first */
+        e->header.data = (uint8_t *)hdr; /* restored before free_unpacked */
         e->header.len = hdr_len;
     }
     ref_leaf(e->header.data, e->header.len, e->ciphertext.data, e->ciphertext.len, leaf);
@@ -374,13 +376,7 @@ static lia_buf resign(const lia_buf in, const uint8_t *hdr, size_t hdr_len,
     out.data = malloc(out.len);
     liaison__v1__envelope__pack(e, out.data);
     e->proof = old;
-    if (hdr) {
-        Liaison__V1__Envelope *orig = liaison__v1__envelope__unpack(NULL, in.len, in.data);
-        e->header = orig->header; /* give back an allocation the free below owns */
-        orig->header.data = NULL;
-        orig->header.len = 0;
-        liaison__v1__envelope__free_unpacked(orig, NULL);
-    }
+    e->header = own_header;
     liaison__v1__envelope__free_unpacked(e, NULL);
     return out;
 }
