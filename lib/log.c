@@ -23,7 +23,8 @@ void lia_log_set_ident(const char *ident)
         log_ident = ident;
 }
 
-static void vlog(int prio, int errnum, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void vlog(int prio, int errnum, const char *fmt,
+                                                     va_list ap)
 {
     char line[1024];
     int n;
