@@ -461,6 +461,25 @@ int lia_identity_transport_sk(const lia_identity_t *id, uint8_t out[32])
     return 0;
 }
 
+int lia_identity_storage_key(const lia_identity_t *id, lia_symkey_t **out)
+{
+    static const char label[] = "liaison.v1.storage";
+    lia_symkey_t *k;
+    int rc = lia_symkey_generate(&k);
+
+    *out = NULL;
+    if (rc != 0)
+        return rc;
+    /* The Ed25519 secret key starts with its 32-byte seed. */
+    if (crypto_generichash(k->k, LIA_SYMKEY_BYTES, (const uint8_t *)label, sizeof label,
+                           SIGN_SK(id), 32) != 0) {
+        lia_symkey_destroy(&k);
+        return LIA_ERR_CRYPTO;
+    }
+    *out = k;
+    return 0;
+}
+
 int lia_symkey_generate(lia_symkey_t **out)
 {
     lia_symkey_t *k = calloc(1, sizeof *k);

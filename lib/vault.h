@@ -91,6 +91,12 @@ int lia_identity_unwrap(const lia_identity_t *id, const uint8_t eph_pk[32], cons
  */
 int lia_identity_transport_sk(const lia_identity_t *id, uint8_t out[32]) LIA_WUR;
 
+/*
+ * The node's storage key, for encrypting data at rest (inbox payloads, symmetric keys in the
+ * node store): BLAKE2b-256(key = signing seed, "liaison.v1.storage\0"). Owned by the caller.
+ */
+int lia_identity_storage_key(const lia_identity_t *id, lia_symkey_t **out) LIA_WUR;
+
 /* A fresh random symmetric key owned by the caller. */
 int lia_symkey_generate(lia_symkey_t **out) LIA_WUR;
 void lia_symkey_destroy(lia_symkey_t **p);

@@ -1,0 +1,125 @@
+/*
+ * Durable storage: the only module that includes SQLite. Two stores share it:
+ *
+ *  - the broker's log (lia_bstore_*): every accepted envelope once, and for each receiving node
+ *    its own delivery sequence (1, 2, 3...) and a durable cursor (highest sequence the node
+ *    acknowledged);
+ *  - a node's store (lia_nstore_*): the outbox (sealed envelopes not yet acknowledged by the
+ *    broker), the inbox (opened messages, payload encrypted at rest), the cursor, and the
+ *    sender/receiver stream state that must survive restarts.
+ *
+ * Durability contract: nothing is durable until lia_*_commit returns 0. Commit runs in
+ * WAL mode with synchronous=FULL, i.e. it fsyncs; callers group many appends per commit
+ * (group commit) and acknowledge only after it returns. A failed commit returns
+ * LIA_ERR_STORAGE and leaves the store unusable: the caller must exit (a failed fsync is not
+ * retried). Every blob is bounded on the way in and re-checked on the way out.
+ */
+#ifndef LIA_STORE_H
+#define LIA_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.h"
+
+/* ---------------- broker log ---------------- */
+
+typedef struct lia_bstore lia_bstore_t;
+
+typedef struct {
+    uint64_t seq;  /* the node's delivery sequence */
+    uint8_t *data; /* envelope bytes, malloc'd, owned by the caller */
+    size_t len;
+} lia_bstore_item;
+
+/* Opens (creating if needed, mode 0600) the log at path. */
+int lia_bstore_open(const char *path, lia_bstore_t **out) LIA_WUR;
+void lia_bstore_close(lia_bstore_t **p);
+
+/* Starts a group of appends and acks that lia_bstore_commit makes durable at once. */
+int lia_bstore_begin(lia_bstore_t *s) LIA_WUR;
+
+/*
+ * Within a group: stores an envelope once and gives each of the n recipients (node ids) the
+ * next sequence of its own delivery stream. If message_id is already stored, stores nothing
+ * and sets *duplicate = 1 (the caller acknowledges again: retries are idempotent).
+ */
+int lia_bstore_append(lia_bstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTES],
+                      const char *sender, const uint8_t *env, size_t len,
+                      const char *const *recipients, size_t n, int *duplicate) LIA_WUR;
+
+/* Within a group: the node has durably stored everything up to seq (cursor only moves up). */
+int lia_bstore_ack(lia_bstore_t *s, const char *node, uint64_t seq) LIA_WUR;
+
+/* Ends the group: one fsync. LIA_ERR_STORAGE is fatal for the store. */
+int lia_bstore_commit(lia_bstore_t *s) LIA_WUR;
+
+/*
+ * Up to max envelopes of node's stream with sequence > after, in order; *n set to the number
+ * returned. Items are owned by the caller (lia_bstore_items_free).
+ */
+int lia_bstore_fetch(lia_bstore_t *s, const char *node, uint64_t after, size_t max,
+                     lia_bstore_item *items, size_t *n) LIA_WUR;
+void lia_bstore_items_free(lia_bstore_item *items, size_t n);
+
+/* The node's durable cursor and the highest sequence assigned to it (0 if none). */
+int lia_bstore_cursor(lia_bstore_t *s, const char *node, uint64_t *cursor, uint64_t *head) LIA_WUR;
+
+/* ---------------- node store ---------------- */
+
+typedef struct lia_nstore lia_nstore_t;
+
+typedef struct {
+    uint64_t id;   /* outbox row id, ascending in submission order */
+    uint8_t message_id[LIA_MESSAGE_ID_BYTES];
+    uint8_t *data; /* envelope, malloc'd, owned by the caller */
+    size_t len;
+} lia_nstore_out;
+
+typedef struct {
+    uint64_t delivery_seq;     /* broker's delivery sequence to this node */
+    char sender[LIA_NODE_ID_MAX + 1];
+    char channel[LIA_CHANNEL_MAX + 1];
+    uint64_t sender_seq;
+    uint64_t created_at_ms;
+    uint64_t received_at_ms;
+    uint8_t message_id[LIA_MESSAGE_ID_BYTES];
+    uint8_t *payload; /* plaintext, malloc'd, owned by the caller (wipe before free) */
+    size_t payload_len;
+} lia_nstore_msg;
+
+/*
+ * Opens (creating if needed, mode 0600) a node store. storage_key encrypts payloads and
+ * symmetric keys at rest (borrowed; from lia_identity_storage_key).
+ */
+int lia_nstore_open(const char *path, const lia_symkey_t *storage_key, lia_nstore_t **out) LIA_WUR;
+void lia_nstore_close(lia_nstore_t **p);
+int lia_nstore_begin(lia_nstore_t *s) LIA_WUR;
+int lia_nstore_commit(lia_nstore_t *s) LIA_WUR;
+
+/* Outbox. */
+int lia_nstore_outbox_add(lia_nstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTES],
+                          const uint8_t *env, size_t len, uint64_t *id) LIA_WUR;
+int lia_nstore_outbox_ack(lia_nstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTES]) LIA_WUR;
+/* Up to max unacknowledged envelopes with id > after, in order. */
+int lia_nstore_outbox_pending(lia_nstore_t *s, uint64_t after, size_t max, lia_nstore_out *out,
+                              size_t *n) LIA_WUR;
+void lia_nstore_out_free(lia_nstore_out *out, size_t n);
+int lia_nstore_outbox_count(lia_nstore_t *s, uint64_t *count) LIA_WUR;
+
+/* Inbox: a message opened from delivery delivery_seq; advances the cursor to it. */
+int lia_nstore_inbox_add(lia_nstore_t *s, const lia_nstore_msg *m) LIA_WUR;
+int lia_nstore_cursor(lia_nstore_t *s, uint64_t *cursor) LIA_WUR;
+/* Records a delivery that was refused (with its reason) so the cursor still advances. */
+int lia_nstore_inbox_refused(lia_nstore_t *s, uint64_t delivery_seq, const char *reason) LIA_WUR;
+/* Messages with delivery_seq > after (optionally one channel), in order. */
+int lia_nstore_inbox_list(lia_nstore_t *s, uint64_t after, const char *channel, size_t max,
+                          lia_nstore_msg *out, size_t *n) LIA_WUR;
+void lia_nstore_msgs_free(lia_nstore_msg *m, size_t n);
+
+/* Key-value state that must survive restarts (sender sequences, epochs, stream windows,
+ * symmetric keys encrypted with the storage key): small blobs under a text key. */
+int lia_nstore_state_put(lia_nstore_t *s, const char *key, const uint8_t *val, size_t len) LIA_WUR;
+int lia_nstore_state_get(lia_nstore_t *s, const char *key, uint8_t **val, size_t *len) LIA_WUR;
+
+#endif
