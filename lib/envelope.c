@@ -422,6 +422,23 @@ void lia_opener_destroy(lia_opener_t **p)
     *p = NULL;
 }
 
+int lia_opener_add_key(lia_opener_t *o, const char *sender,
+                       const uint8_t dest_digest[LIA_DEST_DIGEST_BYTES], uint64_t epoch,
+                       lia_symkey_t *key)
+{
+    uint8_t slot[LIA_HASH_BYTES];
+    int rc;
+
+    if (!lia_node_id_valid(sender) || !key) {
+        lia_symkey_destroy(&key);
+        return LIA_ERR_INVALID;
+    }
+    key_slot(sender, dest_digest, epoch, slot);
+    if ((rc = lia_map_put(o->keys, slot, key)) != 0)
+        lia_symkey_destroy(&key);
+    return rc;
+}
+
 void lia_opener_set_membership(lia_opener_t *o, lia_member_fn fn, void *arg)
 {
     o->member = fn;
@@ -756,6 +773,7 @@ int lia_opener_open(lia_opener_t *o, const uint8_t *buf, size_t len, uint64_t no
     if (new_key) {
         if ((rc = lia_map_put(o->keys, slot, new_key)) != 0)
             goto fail;
+        res->new_key = new_key;
         new_key = NULL;
     }
     if ((rc = lia_replay_commit(o->replay, stream, h->sender_seq, h->message_id.data)) != 0)
@@ -774,6 +792,8 @@ int lia_opener_open(lia_opener_t *o, const uint8_t *buf, size_t len, uint64_t no
     res->expires_at_ms = h->expires_at_ms;
     memcpy(res->message_id, h->message_id.data, LIA_MESSAGE_ID_BYTES);
     res->batch_size = e->proof->leaf_count;
+    memcpy(res->stream_id, stream, sizeof stream);
+    memcpy(res->dest_digest, digest, sizeof digest);
     *out = res;
     res = NULL;
     rc = 0;

@@ -65,7 +65,10 @@ typedef struct {
     uint64_t expires_at_ms;
     uint8_t message_id[LIA_MESSAGE_ID_BYTES];
     uint32_t batch_size;
-    uint8_t *payload; /* plaintext, wiped on free */
+    uint8_t stream_id[LIA_STREAM_ID_BYTES];     /* for persisting the replay window */
+    uint8_t dest_digest[LIA_DEST_DIGEST_BYTES];
+    const lia_symkey_t *new_key; /* key this envelope handed over (owned by the opener), or NULL */
+    uint8_t *payload;            /* plaintext, wiped on free */
     size_t payload_len;
 } lia_opened;
 
@@ -126,6 +129,14 @@ int lia_opener_new(lia_trust_t *trust, const lia_identity_t *me, const char *my_
 void lia_opener_destroy(lia_opener_t **p);
 void lia_opener_set_membership(lia_opener_t *o, lia_member_fn fn, void *arg);
 lia_replay_t *lia_opener_replay(lia_opener_t *o);
+
+/*
+ * Gives the opener a key restored from the node's store (ownership of key moves to the
+ * opener, also on error).
+ */
+int lia_opener_add_key(lia_opener_t *o, const char *sender,
+                       const uint8_t dest_digest[LIA_DEST_DIGEST_BYTES], uint64_t epoch,
+                       lia_symkey_t *key) LIA_WUR;
 
 /*
  * Verifies and decrypts one envelope received at now_ms. On success *out is owned by the

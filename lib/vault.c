@@ -528,6 +528,36 @@ int lia_symkey_decrypt(const lia_symkey_t *key, const uint8_t nonce[LIA_NONCE_BY
                : LIA_ERR_DECRYPT;
 }
 
+int lia_symkey_seal(const lia_symkey_t *kek, const lia_symkey_t *key, const uint8_t *ad,
+                    size_t ad_len, uint8_t out[LIA_SEALED_KEY_BYTES])
+{
+    randombytes_buf(out, LIA_NONCE_BYTES);
+    return crypto_aead_xchacha20poly1305_ietf_encrypt(out + LIA_NONCE_BYTES, NULL, key->k,
+                                                      LIA_SYMKEY_BYTES, ad, ad_len, NULL, out,
+                                                      kek->k) == 0
+               ? 0
+               : LIA_ERR_CRYPTO;
+}
+
+int lia_symkey_unseal(const lia_symkey_t *kek, const uint8_t in[LIA_SEALED_KEY_BYTES],
+                      const uint8_t *ad, size_t ad_len, lia_symkey_t **out)
+{
+    lia_symkey_t *k;
+    int rc = lia_symkey_generate(&k);
+
+    *out = NULL;
+    if (rc != 0)
+        return rc;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(k->k, NULL, NULL, in + LIA_NONCE_BYTES,
+                                                   LIA_WRAPPED_BYTES, ad, ad_len, in,
+                                                   kek->k) != 0) {
+        lia_symkey_destroy(&k);
+        return LIA_ERR_DECRYPT;
+    }
+    *out = k;
+    return 0;
+}
+
 int lia_wrapper_new(lia_wrapper_t **out)
 {
     lia_wrapper_t *w = calloc(1, sizeof *w);

@@ -111,6 +111,19 @@ int lia_symkey_decrypt(const lia_symkey_t *key, const uint8_t nonce[LIA_NONCE_BY
                        const uint8_t *ad, size_t ad_len, const uint8_t *ct, size_t ct_len,
                        uint8_t *pt) LIA_WUR;
 
+#define LIA_SEALED_KEY_BYTES (LIA_NONCE_BYTES + LIA_WRAPPED_BYTES)
+
+/*
+ * Seals key under kek (the node's storage key) for keeping it on disk: a random nonce
+ * followed by XChaCha20-Poly1305(key) with ad bound. out receives LIA_SEALED_KEY_BYTES.
+ */
+int lia_symkey_seal(const lia_symkey_t *kek, const lia_symkey_t *key, const uint8_t *ad,
+                    size_t ad_len, uint8_t out[LIA_SEALED_KEY_BYTES]) LIA_WUR;
+
+/* Inverse of lia_symkey_seal; *out owned by the caller. LIA_ERR_DECRYPT if tampered. */
+int lia_symkey_unseal(const lia_symkey_t *kek, const uint8_t in[LIA_SEALED_KEY_BYTES],
+                      const uint8_t *ad, size_t ad_len, lia_symkey_t **out) LIA_WUR;
+
 /* A fresh ephemeral X25519 key pair for one key grant. */
 int lia_wrapper_new(lia_wrapper_t **out) LIA_WUR;
 const uint8_t *lia_wrapper_pk(const lia_wrapper_t *w); /* 32 bytes */
