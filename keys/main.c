@@ -307,6 +307,7 @@ static int cmd_authority_init(int argc, char **argv)
                            "--passphrase-file and --no-passphrase exclude each other");
     if (o.kdf && lia_kt_kdf_parse(o.kdf, &kdf) != 0)
         return usage_error(usage_authority_init, "unknown --kdf '%s'", o.kdf);
+    rc = 0;
     if (o.passfile) {
         rc = lia_kt_passphrase_file(o.passfile, &pass, &plen, &d);
     } else if (!o.no_pass) {
