@@ -25,6 +25,7 @@ int lia_trust_new(const lia_authority_info *auth, lia_trust_t **out)
     if (!t)
         return LIA_ERR_NOMEM;
     t->auth = *auth;
+    lia_key_id(t->auth.sign_pk, t->auth.key_id); /* never trust a caller-supplied id */
     *out = t;
     return 0;
 }
