@@ -9,6 +9,7 @@ trap 'rm -rf "$T"' EXIT
 cd "$T"
 
 EX_USAGE=64 EX_DATAERR=65 EX_NOPERM=77 EX_CANTCREAT=73
+EX_UNAVAILABLE=69 EX_TEMPFAIL=75 EX_PROTOCOL=76
 passed=0 failed=0
 
 ok() { passed=$((passed + 1)); echo "ok   $*"; }
@@ -86,10 +87,10 @@ expect 0 "verify fr" -- "$K" verify --authority auth/authority.pub --cert fr/nod
 contains "$T/out" "fr-cp" "verify prints the node id"
 expect 0 "verify --json" -- "$K" verify --authority auth/authority.pub --cert fr/node.cert --json
 contains "$T/out" '"valid":true' "verify --json says valid"
-expect $EX_NOPERM "verify against another authority" -- "$K" verify \
+expect $EX_PROTOCOL "verify against another authority" -- "$K" verify \
   --authority other/authority.pub --cert fr/node.cert
 contains "$T/err" "different network authority" "wrong authority message"
-expect $EX_NOPERM "verify after expiry" -- "$K" verify --authority auth/authority.pub \
+expect $EX_TEMPFAIL "verify after expiry" -- "$K" verify --authority auth/authority.pub \
   --cert fr/node.cert --at $((now + 31 * 86400))
 contains "$T/err" "certificate expired on" "expired message"
 cp fr/node.cert bad.cert
@@ -104,7 +105,7 @@ expect $EX_DATAERR "verify a truncated certificate" -- "$K" verify \
 expect 0 "revoke fr" -- "$K" revoke --authority-dir auth --cert fr/node.cert --crl crl \
   --reason "key compromised" --passphrase-file pass --at $((now - 10))
 mode_is crl 644
-expect $EX_NOPERM "verify a revoked certificate" -- "$K" verify \
+expect $EX_UNAVAILABLE "verify a revoked certificate" -- "$K" verify \
   --authority auth/authority.pub --cert fr/node.cert --crl crl
 contains "$T/err" "revoked" "revoked message"
 expect 0 "nl still valid with the list" -- "$K" verify --authority auth/authority.pub \
