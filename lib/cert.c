@@ -1,6 +1,6 @@
 /*
  * Public identities: authority descriptions, certificate requests, certificates and revocation
- * lists. See cert.h for the contract and docs/identities.md for the byte-level formats.
+ * lists. See cert.h for the contract and docs/protocol.md (section 3) for the byte-level formats.
  *
  * Parsing order for every signed object (Authority, Certificate, CertificateRequest,
  * RevocationList):
