@@ -1,5 +1,10 @@
 /* Public identity files into a trust store (see keyfiles.h). */
 #include "keyfiles.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
 #include "error.h"
 #include "file.h"
 
@@ -72,4 +77,44 @@ fail:
         *failed_path = at;
     lia_trust_destroy(&t);
     return rc;
+}
+
+int lia_keyfiles_load_trust_dir(const char *authority_path, const char *certs_dir,
+                                const char *crl_path, lia_trust_t **out,
+                                const char **failed_path)
+{
+    lia_trust_t *t = NULL;
+    DIR *d = NULL;
+    struct dirent *de;
+    int rc;
+
+    *out = NULL;
+    if ((rc = lia_keyfiles_load_trust(authority_path, NULL, 0, crl_path, &t, failed_path)) != 0)
+        return rc;
+    if (!(d = opendir(certs_dir))) {
+        if (failed_path)
+            *failed_path = certs_dir;
+        lia_trust_destroy(&t);
+        return LIA_ERR_IO;
+    }
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        char path[4096];
+        uint8_t *buf;
+        size_t blen;
+
+        if (len < 6 || strcmp(de->d_name + len - 5, ".cert") != 0)
+            continue;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", certs_dir, de->d_name) >= sizeof path)
+            continue;
+        if ((rc = lia_file_read(path, LIA_CERT_MAX_BYTES, 0, &buf, &blen)) == 0) {
+            rc = lia_trust_add_cert(t, buf, blen, NULL);
+            free(buf);
+        }
+        if (rc != 0 && rc != LIA_ERR_EXISTS)
+            log_warn("%s: %s; not trusted", path, lia_strerror(rc));
+    }
+    closedir(d);
+    *out = t;
+    return 0;
 }

@@ -22,6 +22,15 @@ int lia_keyfiles_load_trust(const char *authority_path, const char *const *cert_
                             const char *crl_path, lia_trust_t **out,
                             const char **failed_path) LIA_WUR;
 
+/*
+ * Like lia_keyfiles_load_trust with every "*.cert" file of certs_dir. A certificate that does
+ * not verify is logged and skipped (it is simply not trusted); the authority and the
+ * revocation list must load.
+ */
+int lia_keyfiles_load_trust_dir(const char *authority_path, const char *certs_dir,
+                                const char *crl_path, lia_trust_t **out,
+                                const char **failed_path) LIA_WUR;
+
 /* Reads and verifies one certificate file against auth. */
 int lia_keyfiles_load_cert(const char *path, const lia_authority_info *auth,
                            lia_cert_info *out) LIA_WUR;

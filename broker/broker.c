@@ -1,0 +1,759 @@
+/*
+ * The broker (see broker.h). One thread, one loop:
+ *
+ *   receive a burst of frames (up to BURST, without waiting once the first arrived)
+ *   -> handle them inside one store group (appends, cursor updates)
+ *   -> commit: one fsync for the whole burst
+ *   -> only now send the acknowledgements
+ *   -> push deliveries to connected nodes within their windows.
+ *
+ * The node id of a frame is the one the ZAP handler attached to the connection from the
+ * node's certificate; an envelope whose header names another sender is refused. The broker
+ * never decrypts (it holds no content key) and never creates envelopes.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "broker.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "cert.h"
+#include "channels.h"
+#include "config.h"
+#include "envelope.h"
+#include "error.h"
+#include "file.h"
+#include "keyfiles.h"
+#include "log.h"
+#include "store.h"
+#include "transport.h"
+#include "trust.h"
+#include "vault.h"
+
+#include "liaison/v1/transport.pb-c.h"
+
+#define BURST        1024
+#define FETCH_MAX    256
+#define MAX_NODES    4096
+#define FRAME_SLACK  1024 /* framing around an envelope inside a Publish or Deliver */
+
+static const lia_config_directive directives[] = {
+    {"listen", 1, 1, 0, 1, "ZeroMQ endpoint to bind, e.g. tcp://0.0.0.0:7450"},
+    {"identity", 1, 1, 0, 1, "the broker's secret key file (liaison-keys node-init --role broker)"},
+    {"authority", 1, 1, 0, 1, "the network authority's public file (authority.pub)"},
+    {"certs", 1, 1, 0, 1, "directory of enrolled node certificates (*.cert)"},
+    {"crl", 1, 1, 0, 0, "the authority's revocation list"},
+    {"store", 1, 1, 0, 1, "path of the durable log (SQLite)"},
+    {"max-message-bytes", 1, 1, 0, 0, "largest envelope accepted (default 16M)"},
+    {"max-inflight", 1, 1, 0, 0, "deliveries in flight per node (default 1024)"},
+    {"heartbeat-ms", 1, 1, 0, 0, "transport heartbeat interval (default 1000)"},
+    {"heartbeat-timeout-ms", 1, 1, 0, 0, "peer considered gone after (default 5000)"},
+    {"channel", 2, -1, 1, 0, "channel name and its member node ids"},
+    {"log-level", 1, 1, 0, 0, "err, warning, notice, info or debug (default info)"},
+};
+
+struct node {
+    lia_cert_info cert;
+    int enrolled;            /* has a certificate file */
+    int connected;
+    lia_peer peer;           /* current connection */
+    uint64_t last_seen_ms;
+    uint64_t sent;           /* highest delivery sequence sent on this connection */
+    uint64_t acked;          /* highest delivery sequence the node acknowledged */
+    uint32_t window;
+    int has_more;            /* store may hold deliveries after `sent` */
+};
+
+struct broker {
+    lia_config_t *cfg;
+    const char *listen, *identity_path, *authority_path, *certs_dir, *crl_path, *store_path;
+    uint64_t max_msg, max_inflight, heartbeat_ms, heartbeat_timeout_ms;
+    lia_identity_t *id;
+    lia_authority_info auth;
+    lia_trust_t *trust;
+    struct node *nodes;
+    size_t n_nodes;
+    lia_channels_t *channels;
+    lia_bstore_t *store;
+    lia_server_t *srv;
+};
+
+static volatile sig_atomic_t stop_requested, reload_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct node *find_node(broker_t *b, const char *id)
+{
+    for (size_t i = 0; i < b->n_nodes; i++)
+        if (strcmp(b->nodes[i].cert.node_id, id) == 0)
+            return &b->nodes[i];
+    return NULL;
+}
+
+/*
+ * Reads every *.cert in the certificates directory into a new trust store and node table.
+ * Certificates that fail to verify are reported and skipped (they are not enrolled).
+ */
+static int load_certs(broker_t *b, lia_trust_t **trust_out, struct node **nodes_out,
+                      size_t *n_out)
+{
+    DIR *d = opendir(b->certs_dir);
+    struct dirent *de;
+    lia_trust_t *t = NULL;
+    struct node *nodes = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (!d) {
+        log_err_errno("%s: cannot open the certificates directory", b->certs_dir);
+        return LIA_ERR_IO;
+    }
+    if ((rc = lia_trust_new(&b->auth, &t)) != 0)
+        goto fail;
+    rc = LIA_ERR_NOMEM;
+    nodes = calloc(MAX_NODES, sizeof *nodes);
+    if (!nodes)
+        goto fail;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        char path[4096];
+        uint8_t *buf;
+        size_t blen;
+        const lia_cert_info *ci;
+
+        if (len < 6 || strcmp(de->d_name + len - 5, ".cert") != 0)
+            continue;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", b->certs_dir, de->d_name) >= sizeof path)
+            continue;
+        if ((rc = lia_file_read(path, LIA_CERT_MAX_BYTES, 0, &buf, &blen)) != 0) {
+            log_warn("%s: %s; not enrolled", path, lia_strerror(rc));
+            continue;
+        }
+        rc = lia_trust_add_cert(t, buf, blen, &ci);
+        free(buf);
+        if (rc != 0) {
+            log_warn("%s: %s; not enrolled", path, lia_strerror(rc));
+            continue;
+        }
+        if (n == MAX_NODES) {
+            log_warn("%s: more than %d certificates; ignored", path, MAX_NODES);
+            continue;
+        }
+        nodes[n].cert = *ci;
+        nodes[n].enrolled = 1;
+        n++;
+    }
+    if (b->crl_path) {
+        uint8_t *buf;
+        size_t blen;
+        if ((rc = lia_file_read(b->crl_path, LIA_CRL_MAX_BYTES, 0, &buf, &blen)) != 0 ||
+            ((rc = lia_trust_set_crl(t, buf, blen)), free(buf), rc != 0)) {
+            log_err("%s: %s", b->crl_path, lia_strerror(rc));
+            goto fail;
+        }
+    }
+    closedir(d);
+    *trust_out = t;
+    *nodes_out = nodes;
+    *n_out = n;
+    return 0;
+fail:
+    closedir(d);
+    lia_trust_destroy(&t);
+    free(nodes);
+    return rc;
+}
+
+/* ZAP admission: the key of an enrolled certificate valid now and not revoked. */
+static int admit(void *arg, const uint8_t key[32], char node_id[LIA_NODE_ID_MAX + 1])
+{
+    broker_t *b = arg;
+    uint64_t now = now_ms() / 1000;
+
+    for (size_t i = 0; i < b->n_nodes; i++) {
+        const lia_cert_info *c = &b->nodes[i].cert;
+        const lia_cert_info *valid;
+        if (sodium_memcmp(c->transport_pk, key, 32) != 0)
+            continue;
+        if (c->role == LIA_ROLE_BROKER)
+            return LIA_ERR_PERMISSION;
+        if (lia_trust_find(b->trust, c->node_id, c->sign_key_id, now, &valid) != 0)
+            return LIA_ERR_PERMISSION;
+        strcpy(node_id, c->node_id);
+        return 0;
+    }
+    return LIA_ERR_UNKNOWN_SENDER;
+}
+
+int broker_load(const char *path, broker_t **out)
+{
+    broker_t *b = calloc(1, sizeof *b);
+    char err[1024] = "";
+    const char *level;
+    int rc;
+
+    *out = NULL;
+    if (!b)
+        return EX_OSERR;
+    rc = lia_config_load(path, directives, sizeof directives / sizeof directives[0], &b->cfg,
+                         err, sizeof err);
+    if (rc != 0)
+        goto fail;
+    b->listen = lia_config_str(b->cfg, "listen", NULL);
+    b->identity_path = lia_config_str(b->cfg, "identity", NULL);
+    b->authority_path = lia_config_str(b->cfg, "authority", NULL);
+    b->certs_dir = lia_config_str(b->cfg, "certs", NULL);
+    b->crl_path = lia_config_str(b->cfg, "crl", NULL);
+    b->store_path = lia_config_str(b->cfg, "store", NULL);
+    if ((rc = lia_config_uint(b->cfg, "max-message-bytes", 1024, LIA_ENVELOPE_MAX, 16u << 20,
+                              &b->max_msg, err, sizeof err)) != 0 ||
+        (rc = lia_config_uint(b->cfg, "max-inflight", 1, 1u << 20, 1024, &b->max_inflight, err,
+                              sizeof err)) != 0 ||
+        (rc = lia_config_uint(b->cfg, "heartbeat-ms", 100, 60000, 1000, &b->heartbeat_ms, err,
+                              sizeof err)) != 0 ||
+        (rc = lia_config_uint(b->cfg, "heartbeat-timeout-ms", 300, 600000, 5000,
+                              &b->heartbeat_timeout_ms, err, sizeof err)) != 0)
+        goto fail;
+    level = lia_config_str(b->cfg, "log-level", "info");
+    if (strcmp(level, "debug") == 0)
+        lia_log_set_level(LIA_LOG_DEBUG);
+    else if (strcmp(level, "info") == 0)
+        lia_log_set_level(LIA_LOG_INFO);
+    else if (strcmp(level, "notice") == 0)
+        lia_log_set_level(LIA_LOG_NOTICE);
+    else if (strcmp(level, "warning") == 0)
+        lia_log_set_level(LIA_LOG_WARNING);
+    else if (strcmp(level, "err") == 0)
+        lia_log_set_level(LIA_LOG_ERR);
+    else {
+        lia_config_error(b->cfg, lia_config_get(b->cfg, "log-level"), "unknown log level", level,
+                         err, sizeof err);
+        rc = LIA_ERR_CONFIG;
+        goto fail;
+    }
+    if ((rc = lia_channels_from_config(b->cfg, &b->channels, err, sizeof err)) != 0)
+        goto fail;
+    if ((rc = lia_identity_load(b->identity_path, LIA_SECRET_NODE, NULL, 0, &b->id)) != 0) {
+        snprintf(err, sizeof err, "%s: %s", b->identity_path, lia_strerror(rc));
+        goto fail;
+    }
+    if ((rc = lia_keyfiles_load_authority(b->authority_path, &b->auth)) != 0) {
+        snprintf(err, sizeof err, "%s: %s", b->authority_path, lia_strerror(rc));
+        goto fail;
+    }
+    if ((rc = load_certs(b, &b->trust, &b->nodes, &b->n_nodes)) != 0) {
+        snprintf(err, sizeof err, "%s: %s", b->certs_dir, lia_strerror(rc));
+        goto fail;
+    }
+    for (size_t i = 0; i < lia_channels_count(b->channels); i++) {
+        const char *name = lia_channels_name(b->channels, i);
+        size_t nm;
+        const char *const *m = lia_channels_members(b->channels, name, &nm);
+        for (size_t j = 0; j < nm; j++)
+            if (!find_node(b, m[j]))
+                log_warn("channel %s: member %s has no enrolled certificate", name, m[j]);
+    }
+    *out = b;
+    return EX_OK;
+fail:
+    fprintf(stderr, "liaison-broker: %s\n", err[0] ? err : lia_strerror(rc));
+    broker_destroy(&b);
+    return lia_err_exit(rc);
+}
+
+void broker_print(const broker_t *b, FILE *f)
+{
+    fprintf(f, "configuration %s is valid\n", lia_config_path(b->cfg));
+    fprintf(f, "listen               %s\n", b->listen);
+    fprintf(f, "identity             %s (%s)\n", b->identity_path, lia_identity_name(b->id));
+    fprintf(f, "authority            %s (%s)\n", b->authority_path, b->auth.name);
+    fprintf(f, "certs                %s (%zu enrolled)\n", b->certs_dir, b->n_nodes);
+    for (size_t i = 0; i < b->n_nodes; i++)
+        fprintf(f, "  node               %s (%s, %s, serial %016llx)\n", b->nodes[i].cert.node_id,
+                lia_role_name(b->nodes[i].cert.role), b->nodes[i].cert.country,
+                (unsigned long long)b->nodes[i].cert.serial);
+    fprintf(f, "crl                  %s (serial %llu)\n", b->crl_path ? b->crl_path : "(none)",
+            (unsigned long long)lia_trust_crl_serial(b->trust));
+    fprintf(f, "store                %s\n", b->store_path);
+    fprintf(f, "max-message-bytes    %llu\n", (unsigned long long)b->max_msg);
+    fprintf(f, "max-inflight         %llu\n", (unsigned long long)b->max_inflight);
+    fprintf(f, "heartbeat-ms         %llu\n", (unsigned long long)b->heartbeat_ms);
+    fprintf(f, "heartbeat-timeout-ms %llu\n", (unsigned long long)b->heartbeat_timeout_ms);
+    for (size_t i = 0; i < lia_channels_count(b->channels); i++) {
+        const char *name = lia_channels_name(b->channels, i);
+        size_t nm;
+        const char *const *m = lia_channels_members(b->channels, name, &nm);
+        fprintf(f, "channel              %s", name);
+        for (size_t j = 0; j < nm; j++)
+            fprintf(f, " %s", m[j]);
+        fputc('\n', f);
+    }
+}
+
+void broker_destroy(broker_t **p)
+{
+    broker_t *b;
+    if (!p || !*p)
+        return;
+    b = *p;
+    lia_server_destroy(&b->srv);
+    lia_bstore_close(&b->store);
+    lia_channels_destroy(&b->channels);
+    free(b->nodes);
+    lia_trust_destroy(&b->trust);
+    lia_identity_destroy(&b->id);
+    lia_config_destroy(&b->cfg);
+    free(b);
+    *p = NULL;
+}
+
+/* ---- frames ---- */
+
+static int send_frame(broker_t *b, const lia_peer *peer, const Liaison__V1__Frame *f)
+{
+    size_t len = liaison__v1__frame__get_packed_size(f);
+    uint8_t stackbuf[512], *buf = len <= sizeof stackbuf ? stackbuf : malloc(len);
+    int rc;
+
+    if (!buf)
+        return LIA_ERR_NOMEM;
+    liaison__v1__frame__pack(f, buf);
+    rc = lia_server_send(b->srv, peer, buf, len);
+    if (buf != stackbuf)
+        free(buf);
+    return rc;
+}
+
+static void send_error(broker_t *b, const lia_peer *peer, Liaison__V1__ErrorCode code,
+                       const uint8_t *msgid, const char *reason)
+{
+    Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
+    Liaison__V1__Error e = LIAISON__V1__ERROR__INIT;
+    e.code = code;
+    if (msgid) {
+        e.message_id.data = (uint8_t *)msgid;
+        e.message_id.len = LIA_MESSAGE_ID_BYTES;
+    }
+    e.reason = (char *)reason;
+    f.kind_case = LIAISON__V1__FRAME__KIND_ERROR;
+    f.error = &e;
+    if (send_frame(b, peer, &f) != 0)
+        log_debug("%s: could not send an error frame", peer->node_id);
+}
+
+struct pending_ack {
+    lia_peer peer;
+    uint8_t message_id[LIA_MESSAGE_ID_BYTES];
+    uint64_t sender_seq;
+};
+
+/* A connection seen for the first time (or a new connection of a known node). */
+static void note_connection(broker_t *b, struct node *n, const lia_peer *peer)
+{
+    if (!n->connected || n->peer.routing_id_len != peer->routing_id_len ||
+        memcmp(n->peer.routing_id, peer->routing_id, peer->routing_id_len) != 0) {
+        /* In-flight deliveries on an old connection are gone: resume after the durable
+         * cursor (which survives a broker restart). */
+        uint64_t cur = 0, head = 0;
+        if (lia_bstore_cursor(b->store, n->cert.node_id, &cur, &head) == 0 && cur > n->acked)
+            n->acked = cur;
+        n->peer = *peer;
+        n->connected = 1;
+        n->sent = n->acked;
+        n->has_more = 1;
+        if (n->window == 0)
+            n->window = (uint32_t)b->max_inflight;
+        log_info("%s connected", n->cert.node_id);
+    }
+    n->last_seen_ms = now_ms();
+}
+
+/* Handles one Publish inside the current store group. */
+static void handle_publish(broker_t *b, struct node *n, const lia_peer *peer,
+                           const Liaison__V1__Publish *p, struct pending_ack *acks,
+                           size_t *n_acks, int *store_failed)
+{
+    lia_envelope_meta *m = NULL;
+    const char **rcpt = NULL;
+    size_t n_rcpt = 0;
+    int rc, dup = 0;
+
+    if (p->envelope.len > b->max_msg) {
+        log_warn("%s: envelope of %zu bytes refused (max-message-bytes %llu)", n->cert.node_id,
+                 p->envelope.len, (unsigned long long)b->max_msg);
+        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_TOO_LARGE, NULL,
+                   "envelope larger than max-message-bytes");
+        return;
+    }
+    if ((rc = lia_envelope_inspect(p->envelope.data, p->envelope.len, &m)) != 0) {
+        log_warn("%s: envelope refused: %s", n->cert.node_id, lia_strerror(rc));
+        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_MALFORMED, NULL,
+                   lia_strerror(rc));
+        return;
+    }
+    if (strcmp(m->sender, n->cert.node_id) != 0 ||
+        sodium_memcmp(m->sender_key_id, n->cert.sign_key_id, LIA_KEY_ID_BYTES) != 0) {
+        log_warn("%s: envelope claims sender %s: refused", n->cert.node_id, m->sender);
+        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_NOT_SENDER, m->message_id,
+                   "the header names another sender or key than this connection");
+        goto done;
+    }
+    rcpt = calloc(m->channel[0] ? MAX_NODES : m->n_recipients, sizeof *rcpt);
+    if (!rcpt)
+        goto done;
+    if (m->channel[0]) {
+        size_t nm;
+        const char *const *members = lia_channels_members(b->channels, m->channel, &nm);
+        if (!members || !lia_channels_is_member(b->channels, m->channel, n->cert.node_id)) {
+            log_warn("%s: not a member of channel %s: refused", n->cert.node_id, m->channel);
+            send_error(b, peer,
+                       members ? LIAISON__V1__ERROR_CODE__ERROR_CODE_NOT_MEMBER
+                               : LIAISON__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_DESTINATION,
+                       m->message_id, members ? "not a member of the channel" : "unknown channel");
+            goto done;
+        }
+        for (size_t i = 0; i < nm && n_rcpt < MAX_NODES; i++)
+            if (strcmp(members[i], n->cert.node_id) != 0)
+                rcpt[n_rcpt++] = members[i];
+    } else {
+        for (size_t i = 0; i < m->n_recipients; i++) {
+            if (!find_node(b, m->recipients[i])) {
+                send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_DESTINATION,
+                           m->message_id, "a recipient is not enrolled");
+                goto done;
+            }
+            if (strcmp(m->recipients[i], n->cert.node_id) != 0)
+                rcpt[n_rcpt++] = m->recipients[i];
+        }
+    }
+    if (n_rcpt == 0) {
+        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_DESTINATION,
+                   m->message_id, "no recipient other than the sender");
+        goto done;
+    }
+    rc = lia_bstore_append(b->store, m->message_id, n->cert.node_id, p->envelope.data,
+                           p->envelope.len, rcpt, n_rcpt, &dup);
+    if (rc != 0) {
+        log_err("store: %s", lia_strerror(rc));
+        *store_failed = 1;
+        goto done;
+    }
+    if (!dup)
+        for (size_t i = 0; i < n_rcpt; i++) {
+            struct node *r = find_node(b, rcpt[i]);
+            if (r)
+                r->has_more = 1;
+        }
+    acks[*n_acks].peer = *peer;
+    memcpy(acks[*n_acks].message_id, m->message_id, LIA_MESSAGE_ID_BYTES);
+    acks[*n_acks].sender_seq = m->seq;
+    (*n_acks)++;
+done:
+    free(rcpt);
+    lia_envelope_meta_free(&m);
+}
+
+/* Decodes and dispatches one frame inside the current store group. */
+static void handle_frame(broker_t *b, const lia_peer *peer, const uint8_t *data, size_t len,
+                         struct pending_ack *acks, size_t *n_acks, int *store_failed)
+{
+    Liaison__V1__Frame *f;
+    struct node *n = find_node(b, peer->node_id);
+
+    if (!n) { /* admitted by ZAP but unknown here: cannot happen unless reloaded meanwhile */
+        log_warn("%s: frame from a node that is no longer enrolled", peer->node_id);
+        return;
+    }
+    if (len > b->max_msg + FRAME_SLACK) {
+        log_warn("%s: frame of %zu bytes refused", n->cert.node_id, len);
+        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_TOO_LARGE, NULL, "frame too large");
+        return;
+    }
+    f = liaison__v1__frame__unpack(NULL, len, data);
+    if (!f || f->base.n_unknown_fields != 0) {
+        log_warn("%s: malformed frame (%zu bytes) refused", n->cert.node_id, len);
+        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_MALFORMED, NULL,
+                   "malformed frame");
+        if (f)
+            liaison__v1__frame__free_unpacked(f, NULL);
+        return;
+    }
+    note_connection(b, n, peer);
+    switch (f->kind_case) {
+    case LIAISON__V1__FRAME__KIND_HELLO:
+        if (f->hello->protocol_version != 1) {
+            send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_MALFORMED, NULL,
+                       "unsupported protocol version");
+            break;
+        }
+        n->window = f->hello->window == 0 || f->hello->window > b->max_inflight
+                        ? (uint32_t)b->max_inflight
+                        : f->hello->window;
+        if (f->hello->cursor > n->acked) {
+            /* The node holds more than it acknowledged: its store is the authority. */
+            uint64_t cur = 0, head = 0;
+            if (lia_bstore_cursor(b->store, n->cert.node_id, &cur, &head) == 0 &&
+                f->hello->cursor <= head && lia_bstore_ack(b->store, n->cert.node_id,
+                                                           f->hello->cursor) == 0)
+                n->acked = f->hello->cursor;
+        }
+        if (n->sent < n->acked)
+            n->sent = n->acked;
+        n->has_more = 1;
+        break;
+    case LIAISON__V1__FRAME__KIND_PUBLISH:
+        handle_publish(b, n, peer, f->publish, acks, n_acks, store_failed);
+        break;
+    case LIAISON__V1__FRAME__KIND_DELIVER_ACK: {
+        uint64_t seq = f->deliver_ack->delivery_seq;
+        if (seq > n->sent) {
+            log_warn("%s: acknowledges delivery %llu never sent", n->cert.node_id,
+                     (unsigned long long)seq);
+            break;
+        }
+        if (seq > n->acked) {
+            if (lia_bstore_ack(b->store, n->cert.node_id, seq) != 0) {
+                *store_failed = 1;
+                break;
+            }
+            n->acked = seq;
+        }
+        break;
+    }
+    case LIAISON__V1__FRAME__KIND_HEARTBEAT: {
+        Liaison__V1__Frame r = LIAISON__V1__FRAME__INIT;
+        Liaison__V1__Heartbeat h = LIAISON__V1__HEARTBEAT__INIT;
+        h.sent_at_ms = now_ms();
+        r.kind_case = LIAISON__V1__FRAME__KIND_HEARTBEAT;
+        r.heartbeat = &h;
+        (void)send_frame(b, peer, &r);
+        break;
+    }
+    default:
+        log_warn("%s: unexpected frame type %d refused", n->cert.node_id, (int)f->kind_case);
+        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_MALFORMED, NULL,
+                   "unexpected frame type");
+        break;
+    }
+    liaison__v1__frame__free_unpacked(f, NULL);
+}
+
+/* Sends stored deliveries to a connected node while its window allows. */
+static void pump(broker_t *b, struct node *n)
+{
+    lia_bstore_item items[FETCH_MAX];
+    size_t got, want;
+
+    while (n->connected && n->has_more && n->sent - n->acked < n->window) {
+        want = n->window - (n->sent - n->acked);
+        if (want > FETCH_MAX)
+            want = FETCH_MAX;
+        if (lia_bstore_fetch(b->store, n->cert.node_id, n->sent, want, items, &got) != 0) {
+            log_err("store: fetch for %s failed", n->cert.node_id);
+            return;
+        }
+        if (got < want)
+            n->has_more = 0;
+        for (size_t i = 0; i < got; i++) {
+            Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
+            Liaison__V1__Deliver d = LIAISON__V1__DELIVER__INIT;
+            d.delivery_seq = items[i].seq;
+            d.envelope.data = items[i].data;
+            d.envelope.len = items[i].len;
+            f.kind_case = LIAISON__V1__FRAME__KIND_DELIVER;
+            f.deliver = &d;
+            if (send_frame(b, &n->peer, &f) != 0) {
+                /* Slow or gone: keep the rest on disk, retry on the next turn. */
+                n->has_more = 1;
+                lia_bstore_items_free(items, got);
+                return;
+            }
+            n->sent = items[i].seq;
+        }
+        lia_bstore_items_free(items, got);
+        if (got == 0)
+            break;
+    }
+}
+
+static void reload(broker_t *b)
+{
+    lia_trust_t *t = NULL;
+    struct node *nodes = NULL;
+    size_t n = 0;
+    int cut = 0;
+
+    log_notice("reloading certificates and the revocation list");
+    if (load_certs(b, &t, &nodes, &n) != 0) {
+        log_err("reload failed; keeping the previous certificates");
+        return;
+    }
+    /* Carry connection state over; note nodes that are no longer admissible. */
+    for (size_t i = 0; i < n; i++) {
+        struct node *old = find_node(b, nodes[i].cert.node_id);
+        const lia_cert_info *valid;
+        if (old) {
+            nodes[i].connected = old->connected;
+            nodes[i].peer = old->peer;
+            nodes[i].last_seen_ms = old->last_seen_ms;
+            nodes[i].sent = old->sent;
+            nodes[i].acked = old->acked;
+            nodes[i].window = old->window;
+            nodes[i].has_more = 1;
+        }
+        if (nodes[i].connected && lia_trust_find(t, nodes[i].cert.node_id,
+                                                 nodes[i].cert.sign_key_id, now_ms() / 1000,
+                                                 &valid) != 0) {
+            log_notice("%s is no longer admissible: cutting its session", nodes[i].cert.node_id);
+            cut = 1;
+        }
+    }
+    for (size_t i = 0; i < b->n_nodes; i++)
+        if (b->nodes[i].connected && !find_node(b, b->nodes[i].cert.node_id))
+            cut = 1;
+    lia_trust_destroy(&b->trust);
+    free(b->nodes);
+    b->trust = t;
+    b->nodes = nodes;
+    b->n_nodes = n;
+    if (cut) {
+        /* Every session is re-established through ZAP, which now refuses the revoked keys. */
+        for (size_t i = 0; i < b->n_nodes; i++)
+            b->nodes[i].connected = 0;
+        if (lia_server_rebind(b->srv) != 0)
+            fatal(EX_SOFTWARE, "could not rebind %s after a revocation", b->listen);
+    }
+}
+
+int broker_run(broker_t *b)
+{
+    lia_transport_opts o = {0};
+    struct pending_ack *acks = NULL;
+    struct sigaction sa;
+    uint64_t last_tick = now_ms();
+    int rc;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        fatal(EX_OSERR, "sigaction failed");
+    sa.sa_handler = on_hup;
+    if (sigaction(SIGHUP, &sa, NULL) != 0)
+        fatal(EX_OSERR, "sigaction failed");
+    signal(SIGPIPE, SIG_IGN);
+
+    if ((rc = lia_bstore_open(b->store_path, &b->store)) != 0) {
+        log_err("%s: %s", b->store_path, lia_strerror(rc));
+        return lia_err_exit(rc);
+    }
+    o.max_msg = b->max_msg + FRAME_SLACK;
+    o.heartbeat_ivl_ms = (int)b->heartbeat_ms;
+    o.heartbeat_timeout_ms = (int)b->heartbeat_timeout_ms;
+    if ((rc = lia_server_new(b->id, b->listen, &o, admit, b, &b->srv)) != 0) {
+        log_err("%s: cannot listen: %s", b->listen, lia_strerror(rc));
+        return lia_err_exit(rc);
+    }
+    acks = calloc(BURST, sizeof *acks);
+    if (!acks)
+        return EX_OSERR;
+    log_notice("listening on %s with %zu enrolled nodes and %zu channels", b->listen, b->n_nodes,
+               lia_channels_count(b->channels));
+
+    while (!stop_requested) {
+        size_t n_frames = 0, n_acks = 0;
+        int store_failed = 0, group = 0;
+
+        if (reload_requested) {
+            reload_requested = 0;
+            reload(b);
+        }
+        for (;;) {
+            lia_peer peer;
+            uint8_t *data = NULL;
+            size_t len = 0;
+            int timeout = n_frames == 0 ? (int)b->heartbeat_ms : 0;
+
+            rc = lia_server_recv(b->srv, timeout, &peer, &data, &len);
+            if (rc == LIA_ERR_LIMIT)
+                break;
+            if (rc != 0) {
+                free(data);
+                if (stop_requested || reload_requested)
+                    break;
+                continue;
+            }
+            if (!group) {
+                if (lia_bstore_begin(b->store) != 0)
+                    fatal(EX_IOERR, "%s: cannot start a transaction", b->store_path);
+                group = 1;
+            }
+            handle_frame(b, &peer, data, len, acks, &n_acks, &store_failed);
+            free(data);
+            if (store_failed || ++n_frames == BURST || stop_requested)
+                break;
+        }
+        if (group) {
+            /* Persist before acknowledge: nothing is acknowledged unless this succeeds. */
+            if (store_failed || lia_bstore_commit(b->store) != 0)
+                fatal(EX_IOERR, "%s: durable commit failed; stopping (nothing unsaved was "
+                                "acknowledged)",
+                      b->store_path);
+            for (size_t i = 0; i < n_acks; i++) {
+                Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
+                Liaison__V1__PublishAck a = LIAISON__V1__PUBLISH_ACK__INIT;
+                a.message_id.data = acks[i].message_id;
+                a.message_id.len = LIA_MESSAGE_ID_BYTES;
+                a.sender_seq = acks[i].sender_seq;
+                f.kind_case = LIAISON__V1__FRAME__KIND_PUBLISH_ACK;
+                f.publish_ack = &a;
+                if (send_frame(b, &acks[i].peer, &f) != 0)
+                    log_debug("%s: acknowledgement not sent (node will retry)",
+                              acks[i].peer.node_id);
+            }
+        }
+        for (size_t i = 0; i < b->n_nodes; i++)
+            pump(b, &b->nodes[i]);
+        if (now_ms() - last_tick >= b->heartbeat_ms) {
+            uint64_t now = now_ms();
+            last_tick = now;
+            for (size_t i = 0; i < b->n_nodes; i++)
+                if (b->nodes[i].connected &&
+                    now - b->nodes[i].last_seen_ms > b->heartbeat_timeout_ms) {
+                    log_info("%s: no frame for %llu ms, considered disconnected",
+                             b->nodes[i].cert.node_id,
+                             (unsigned long long)(now - b->nodes[i].last_seen_ms));
+                    b->nodes[i].connected = 0;
+                }
+        }
+    }
+    log_notice("stopping: everything received was committed");
+    free(acks);
+    lia_server_destroy(&b->srv);
+    lia_bstore_close(&b->store);
+    return EX_OK;
+}

@@ -1,0 +1,1269 @@
+/*
+ * The node daemon (see node.h). One thread, one loop:
+ *
+ *   wait for the broker link and the control socket
+ *   -> collect a burst: operators' send requests, broker acknowledgements and deliveries
+ *   -> inside one store group: seal the sends as one batch (one signature) and put them in the
+ *      outbox; remove acknowledged envelopes from the outbox; open each delivery and store it
+ *      (or record why it was refused); persist stream state and keys
+ *   -> commit (one fsync)
+ *   -> only now: tell the operators their messages are accepted, publish the envelopes,
+ *      acknowledge the deliveries to the broker, push new messages to followers.
+ *
+ * Nothing the broker says is trusted: every delivery is verified against the authority's
+ * certificates and this node's own view of channel membership before it is stored.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "node.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cert.h"
+#include "channels.h"
+#include "config.h"
+#include "control.h"
+#include "envelope.h"
+#include "error.h"
+#include "keyfiles.h"
+#include "log.h"
+#include "map.h"
+#include "payload.h"
+#include "store.h"
+#include "transport.h"
+#include "trust.h"
+#include "vault.h"
+
+#include "liaison/v1/control.pb-c.h"
+#include "liaison/v1/transport.pb-c.h"
+
+#define BURST         1024
+#define MAX_CONNS     64
+#define MAX_ALLOWED   32
+#define FRAME_SLACK   1024
+#define FOLLOW_BATCH  256
+
+static const lia_config_directive directives[] = {
+    {"identity", 1, 1, 0, 1, "this node's secret key file (node.key)"},
+    {"authority", 1, 1, 0, 1, "the network authority's public file (authority.pub)"},
+    {"certs", 1, 1, 0, 1, "directory of the network's certificates (*.cert)"},
+    {"crl", 1, 1, 0, 0, "the authority's revocation list"},
+    {"broker", 1, 1, 0, 1, "the broker's endpoint, e.g. tcp://broker.example:7450"},
+    {"broker-cert", 1, 1, 0, 1, "the broker's certificate (its transport key)"},
+    {"store", 1, 1, 0, 1, "path of this node's durable store (SQLite)"},
+    {"control", 1, 1, 0, 1, "path of the local control socket"},
+    {"control-allow-uid", 1, -1, 1, 0, "uids allowed on the control socket (besides our own)"},
+    {"channel", 2, -1, 1, 0, "channel name and its member node ids"},
+    {"max-message-bytes", 1, 1, 0, 0, "largest envelope (default 16M)"},
+    {"window", 1, 1, 0, 0, "deliveries in flight from the broker (default 1024)"},
+    {"heartbeat-ms", 1, 1, 0, 0, "heartbeat interval (default 1000)"},
+    {"heartbeat-timeout-ms", 1, 1, 0, 0, "broker considered gone after (default 5000)"},
+    {"resend-ms", 1, 1, 0, 0, "resend unacknowledged envelopes after (default 3000)"},
+    {"log-level", 1, 1, 0, 0, "err, warning, notice, info or debug (default info)"},
+};
+
+/* Sending state for one destination: stored under "tx:" + hex(digest). */
+struct tx_stream {
+    uint8_t digest[LIA_DEST_DIGEST_BYTES];
+    uint64_t epoch;
+    uint64_t next_seq;
+    int granted; /* the current epoch's key was handed over in an envelope */
+    lia_symkey_t *key;
+};
+
+struct follower {
+    lia_ctl_conn_t *conn;
+    char channel[LIA_CHANNEL_MAX + 1];
+    uint64_t after;
+};
+
+struct conn {
+    lia_ctl_conn_t *c;
+    int following;
+    struct follower f;
+};
+
+/* An operator's send, waiting for the group commit. */
+struct pending_send {
+    struct conn *from;
+    uint8_t *payload;
+    size_t payload_len;
+    char channel[LIA_CHANNEL_MAX + 1];
+    char **rcpt;
+    size_t n_rcpt;
+    uint64_t expires_at_ms;
+    lia_buf env;
+    uint8_t message_id[LIA_MESSAGE_ID_BYTES];
+    uint64_t outbox_id;
+    int err;
+};
+
+struct node {
+    lia_config_t *cfg;
+    const char *identity_path, *authority_path, *certs_dir, *crl_path, *broker_ep,
+        *broker_cert_path, *store_path, *control_path;
+    uint64_t max_msg, window, heartbeat_ms, heartbeat_timeout_ms, resend_ms;
+    uid_t allowed[MAX_ALLOWED];
+    size_t n_allowed;
+    lia_identity_t *id;
+    const char *me; /* node id = identity name */
+    lia_trust_t *trust;
+    lia_cert_info broker_cert;
+    lia_channels_t *channels;
+    lia_symkey_t *storage_key;
+    lia_nstore_t *store;
+    lia_opener_t *opener;
+    lia_client_t *client;
+    lia_ctl_server_t *ctl;
+    struct conn conns[MAX_CONNS];
+    lia_map_t *tx; /* digest -> struct tx_stream* */
+    uint64_t cursor;
+    uint64_t last_broker_ms, last_progress_ms, last_heartbeat_ms;
+    uint64_t refused;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* ---------------- configuration ---------------- */
+
+static int set_level(const char *level)
+{
+    static const struct {
+        const char *name;
+        int level;
+    } levels[] = {{"err", LIA_LOG_ERR},
+                  {"warning", LIA_LOG_WARNING},
+                  {"notice", LIA_LOG_NOTICE},
+                  {"info", LIA_LOG_INFO},
+                  {"debug", LIA_LOG_DEBUG}};
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (strcmp(levels[i].name, level) == 0) {
+            lia_log_set_level(levels[i].level);
+            return 0;
+        }
+    return LIA_ERR_CONFIG;
+}
+
+int node_load(const char *path, node_t **out)
+{
+    node_t *n = calloc(1, sizeof *n);
+    char err[1024] = "";
+    const char *failed = NULL;
+    size_t ne;
+    const lia_config_entry *e;
+    int rc;
+
+    *out = NULL;
+    if (!n)
+        return EX_OSERR;
+    if ((rc = lia_config_load(path, directives, sizeof directives / sizeof directives[0],
+                              &n->cfg, err, sizeof err)) != 0)
+        goto fail;
+    n->identity_path = lia_config_str(n->cfg, "identity", NULL);
+    n->authority_path = lia_config_str(n->cfg, "authority", NULL);
+    n->certs_dir = lia_config_str(n->cfg, "certs", NULL);
+    n->crl_path = lia_config_str(n->cfg, "crl", NULL);
+    n->broker_ep = lia_config_str(n->cfg, "broker", NULL);
+    n->broker_cert_path = lia_config_str(n->cfg, "broker-cert", NULL);
+    n->store_path = lia_config_str(n->cfg, "store", NULL);
+    n->control_path = lia_config_str(n->cfg, "control", NULL);
+    if ((rc = lia_config_uint(n->cfg, "max-message-bytes", 1024, LIA_ENVELOPE_MAX, 16u << 20,
+                              &n->max_msg, err, sizeof err)) != 0 ||
+        (rc = lia_config_uint(n->cfg, "window", 1, 1u << 20, 1024, &n->window, err,
+                              sizeof err)) != 0 ||
+        (rc = lia_config_uint(n->cfg, "heartbeat-ms", 100, 60000, 1000, &n->heartbeat_ms, err,
+                              sizeof err)) != 0 ||
+        (rc = lia_config_uint(n->cfg, "heartbeat-timeout-ms", 300, 600000, 5000,
+                              &n->heartbeat_timeout_ms, err, sizeof err)) != 0 ||
+        (rc = lia_config_uint(n->cfg, "resend-ms", 100, 600000, 3000, &n->resend_ms, err,
+                              sizeof err)) != 0)
+        goto fail;
+    if (set_level(lia_config_str(n->cfg, "log-level", "info")) != 0) {
+        lia_config_error(n->cfg, lia_config_get(n->cfg, "log-level"), "unknown log level",
+                         lia_config_str(n->cfg, "log-level", ""), err, sizeof err);
+        rc = LIA_ERR_CONFIG;
+        goto fail;
+    }
+    e = lia_config_entries(n->cfg, &ne);
+    for (size_t i = 0; i < ne; i++) {
+        if (strcmp(e[i].name, "control-allow-uid") != 0)
+            continue;
+        for (size_t j = 0; j < e[i].n_args; j++) {
+            char *end;
+            unsigned long v = strtoul(e[i].args[j], &end, 10);
+            if (*end || e[i].args[j][0] == '\0' || v > 0x7fffffff || n->n_allowed == MAX_ALLOWED) {
+                lia_config_error(n->cfg, &e[i], "not a uid (or too many)", e[i].args[j], err,
+                                 sizeof err);
+                rc = LIA_ERR_CONFIG;
+                goto fail;
+            }
+            n->allowed[n->n_allowed++] = (uid_t)v;
+        }
+    }
+    if ((rc = lia_channels_from_config(n->cfg, &n->channels, err, sizeof err)) != 0)
+        goto fail;
+    if ((rc = lia_identity_load(n->identity_path, LIA_SECRET_NODE, NULL, 0, &n->id)) != 0) {
+        snprintf(err, sizeof err, "%s: %s", n->identity_path, lia_strerror(rc));
+        goto fail;
+    }
+    n->me = lia_identity_name(n->id);
+    if ((rc = lia_keyfiles_load_trust_dir(n->authority_path, n->certs_dir, n->crl_path,
+                                          &n->trust, &failed)) != 0) {
+        snprintf(err, sizeof err, "%s: %s", failed ? failed : n->certs_dir, lia_strerror(rc));
+        goto fail;
+    }
+    if ((rc = lia_keyfiles_load_cert(n->broker_cert_path, lia_trust_authority(n->trust),
+                                     &n->broker_cert)) != 0) {
+        snprintf(err, sizeof err, "%s: %s", n->broker_cert_path, lia_strerror(rc));
+        goto fail;
+    }
+    if (n->broker_cert.role != LIA_ROLE_BROKER) {
+        snprintf(err, sizeof err, "%s: not a broker certificate (role %s)", n->broker_cert_path,
+                 lia_role_name(n->broker_cert.role));
+        rc = LIA_ERR_CONFIG;
+        goto fail;
+    }
+    {
+        const lia_cert_info *self;
+        uint8_t kid[LIA_KEY_ID_BYTES];
+        lia_key_id(lia_identity_sign_pk(n->id), kid);
+        if ((rc = lia_trust_find(n->trust, n->me, kid, now_ms() / 1000, &self)) != 0) {
+            snprintf(err, sizeof err,
+                     "%s: no valid certificate for this node (%s) in %s: %s; issue one with "
+                     "liaison-keys issue",
+                     n->identity_path, n->me, n->certs_dir, lia_strerror(rc));
+            goto fail;
+        }
+    }
+    *out = n;
+    return EX_OK;
+fail:
+    fprintf(stderr, "liaison-node: %s\n", err[0] ? err : lia_strerror(rc));
+    node_destroy(&n);
+    return lia_err_exit(rc);
+}
+
+void node_print(const node_t *n, FILE *f)
+{
+    fprintf(f, "configuration %s is valid\n", lia_config_path(n->cfg));
+    fprintf(f, "node                 %s\n", n->me);
+    fprintf(f, "identity             %s\n", n->identity_path);
+    fprintf(f, "authority            %s (%s)\n", n->authority_path,
+            lia_trust_authority(n->trust)->name);
+    fprintf(f, "certs                %s\n", n->certs_dir);
+    fprintf(f, "crl                  %s\n", n->crl_path ? n->crl_path : "(none)");
+    fprintf(f, "broker               %s (certificate %s, node %s)\n", n->broker_ep,
+            n->broker_cert_path, n->broker_cert.node_id);
+    fprintf(f, "store                %s\n", n->store_path);
+    fprintf(f, "control              %s (uids:", n->control_path);
+    fprintf(f, " %u", (unsigned)getuid());
+    for (size_t i = 0; i < n->n_allowed; i++)
+        fprintf(f, " %u", (unsigned)n->allowed[i]);
+    fprintf(f, ")\n");
+    fprintf(f, "max-message-bytes    %llu\n", (unsigned long long)n->max_msg);
+    fprintf(f, "window               %llu\n", (unsigned long long)n->window);
+    fprintf(f, "heartbeat-ms         %llu\n", (unsigned long long)n->heartbeat_ms);
+    fprintf(f, "heartbeat-timeout-ms %llu\n", (unsigned long long)n->heartbeat_timeout_ms);
+    fprintf(f, "resend-ms            %llu\n", (unsigned long long)n->resend_ms);
+    for (size_t i = 0; i < lia_channels_count(n->channels); i++) {
+        const char *name = lia_channels_name(n->channels, i);
+        size_t nm;
+        const char *const *m = lia_channels_members(n->channels, name, &nm);
+        fprintf(f, "channel              %s", name);
+        for (size_t j = 0; j < nm; j++)
+            fprintf(f, " %s", m[j]);
+        fputc('\n', f);
+    }
+}
+
+static void free_tx(void *p)
+{
+    struct tx_stream *t = p;
+    lia_symkey_destroy(&t->key);
+    free(t);
+}
+
+void node_destroy(node_t **p)
+{
+    node_t *n;
+    if (!p || !*p)
+        return;
+    n = *p;
+    for (size_t i = 0; i < MAX_CONNS; i++)
+        lia_ctl_conn_destroy(&n->conns[i].c);
+    lia_ctl_server_destroy(&n->ctl);
+    lia_client_destroy(&n->client);
+    lia_opener_destroy(&n->opener);
+    lia_nstore_close(&n->store);
+    lia_symkey_destroy(&n->storage_key);
+    lia_map_destroy(&n->tx);
+    lia_channels_destroy(&n->channels);
+    lia_trust_destroy(&n->trust);
+    lia_identity_destroy(&n->id);
+    lia_config_destroy(&n->cfg);
+    free(n);
+    *p = NULL;
+}
+
+/* ---------------- persistent state ---------------- */
+
+static const char txkey_label[] = "liaison.v1.txkey";
+static const char rxkey_label[] = "liaison.v1.rxkey";
+
+#define TX_STATE_BYTES (8 + 8 + 1 + LIA_SEALED_KEY_BYTES)
+
+static void key_ad(const char *label, size_t label_len, const char *sender,
+                   const uint8_t digest[LIA_DEST_DIGEST_BYTES], uint64_t epoch, uint8_t *ad,
+                   size_t *ad_len)
+{
+    size_t sl = strlen(sender);
+    memcpy(ad, label, label_len);
+    memcpy(ad + label_len, sender, sl + 1);
+    memcpy(ad + label_len + sl + 1, digest, LIA_DEST_DIGEST_BYTES);
+    put_u64(ad + label_len + sl + 1 + LIA_DEST_DIGEST_BYTES, epoch);
+    *ad_len = label_len + sl + 1 + LIA_DEST_DIGEST_BYTES + 8;
+}
+
+static int save_tx(node_t *n, const struct tx_stream *t)
+{
+    uint8_t v[TX_STATE_BYTES], ad[128];
+    size_t ad_len;
+    char key[3 + 2 * LIA_DEST_DIGEST_BYTES + 1];
+    int rc;
+
+    put_u64(v, t->epoch);
+    put_u64(v + 8, t->next_seq);
+    v[16] = (uint8_t)t->granted;
+    key_ad(txkey_label, sizeof txkey_label, n->me, t->digest, t->epoch, ad, &ad_len);
+    if ((rc = lia_symkey_seal(n->storage_key, t->key, ad, ad_len, v + 17)) != 0)
+        return rc;
+    memcpy(key, "tx:", 3);
+    hex(t->digest, LIA_DEST_DIGEST_BYTES, key + 3);
+    return lia_nstore_state_put(n->store, key, v, sizeof v);
+}
+
+/* The sending state for a destination, loaded from the store or started at epoch 1. */
+static int get_tx(node_t *n, const lia_dest *d, struct tx_stream **out)
+{
+    uint8_t digest[LIA_DEST_DIGEST_BYTES], *v = NULL, ad[128];
+    size_t vlen = 0, ad_len;
+    char key[3 + 2 * LIA_DEST_DIGEST_BYTES + 1];
+    struct tx_stream *t;
+    int rc;
+
+    if ((rc = lia_dest_digest(d, digest)) != 0)
+        return rc;
+    if ((t = lia_map_get(n->tx, digest)) != NULL) {
+        *out = t;
+        return 0;
+    }
+    if (!(t = calloc(1, sizeof *t)))
+        return LIA_ERR_NOMEM;
+    memcpy(t->digest, digest, sizeof digest);
+    memcpy(key, "tx:", 3);
+    hex(digest, sizeof digest, key + 3);
+    rc = lia_nstore_state_get(n->store, key, &v, &vlen);
+    if (rc == 0) {
+        if (vlen != TX_STATE_BYTES) {
+            rc = LIA_ERR_DECODE;
+            goto fail;
+        }
+        t->epoch = get_u64(v);
+        t->next_seq = get_u64(v + 8);
+        t->granted = v[16];
+        key_ad(txkey_label, sizeof txkey_label, n->me, digest, t->epoch, ad, &ad_len);
+        if ((rc = lia_symkey_unseal(n->storage_key, v + 17, ad, ad_len, &t->key)) != 0)
+            goto fail;
+    } else if (rc == LIA_ERR_NOT_FOUND) {
+        t->epoch = 1;
+        t->next_seq = 1;
+        if ((rc = lia_symkey_generate(&t->key)) != 0)
+            goto fail;
+    } else {
+        goto fail;
+    }
+    if ((rc = lia_map_put(n->tx, digest, t)) != 0)
+        goto fail;
+    free(v);
+    *out = t;
+    return 0;
+fail:
+    free(v);
+    free_tx(t);
+    return rc;
+}
+
+/* Restores received keys ("rk:") and stream positions ("rs:") into the opener. */
+static int restore_rx(node_t *n)
+{
+    lia_nstore_kv *kv = NULL;
+    size_t count = 0;
+    int rc;
+
+    if ((rc = lia_nstore_state_list(n->store, "rs:", &kv, &count)) != 0)
+        return rc;
+    for (size_t i = 0; i < count; i++) {
+        uint8_t stream[LIA_STREAM_ID_BYTES];
+        if (kv[i].len != 8 || strlen(kv[i].key) != 3 + 2 * LIA_STREAM_ID_BYTES ||
+            sodium_hex2bin(stream, sizeof stream, kv[i].key + 3, 2 * LIA_STREAM_ID_BYTES, NULL,
+                           NULL, NULL) != 0 ||
+            (rc = lia_replay_set_last(lia_opener_replay(n->opener), stream, get_u64(kv[i].val))) !=
+                0) {
+            rc = rc ? rc : LIA_ERR_DECODE;
+            goto done;
+        }
+    }
+    lia_nstore_kv_free(kv, count);
+    kv = NULL;
+    if ((rc = lia_nstore_state_list(n->store, "rk:", &kv, &count)) != 0)
+        return rc;
+    for (size_t i = 0; i < count; i++) {
+        /* rk:<sender>:<hex digest>:<epoch>, value: sealed key */
+        char sender[LIA_NODE_ID_MAX + 1], dhex[2 * LIA_DEST_DIGEST_BYTES + 1];
+        unsigned long long epoch;
+        uint8_t digest[LIA_DEST_DIGEST_BYTES], ad[128];
+        size_t ad_len;
+        lia_symkey_t *k;
+        if (sscanf(kv[i].key, "rk:%64[^:]:%64[0-9a-f]:%llu", sender, dhex, &epoch) != 3 ||
+            kv[i].len != LIA_SEALED_KEY_BYTES ||
+            sodium_hex2bin(digest, sizeof digest, dhex, strlen(dhex), NULL, NULL, NULL) != 0) {
+            rc = LIA_ERR_DECODE;
+            goto done;
+        }
+        key_ad(rxkey_label, sizeof rxkey_label, sender, digest, epoch, ad, &ad_len);
+        if ((rc = lia_symkey_unseal(n->storage_key, kv[i].val, ad, ad_len, &k)) != 0 ||
+            (rc = lia_opener_add_key(n->opener, sender, digest, epoch, k)) != 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    lia_nstore_kv_free(kv, count);
+    return rc;
+}
+
+static int save_rx(node_t *n, const lia_opened *m)
+{
+    char key[128];
+    uint8_t v[8];
+    int rc;
+
+    memcpy(key, "rs:", 3);
+    hex(m->stream_id, LIA_STREAM_ID_BYTES, key + 3);
+    put_u64(v, m->seq);
+    if ((rc = lia_nstore_state_put(n->store, key, v, sizeof v)) != 0)
+        return rc;
+    if (m->new_key) {
+        uint8_t sealed[LIA_SEALED_KEY_BYTES], ad[128];
+        char dhex[2 * LIA_DEST_DIGEST_BYTES + 1];
+        size_t ad_len;
+        hex(m->dest_digest, LIA_DEST_DIGEST_BYTES, dhex);
+        snprintf(key, sizeof key, "rk:%s:%s:%llu", m->sender, dhex, (unsigned long long)m->epoch);
+        key_ad(rxkey_label, sizeof rxkey_label, m->sender, m->dest_digest, m->epoch, ad, &ad_len);
+        if ((rc = lia_symkey_seal(n->storage_key, m->new_key, ad, ad_len, sealed)) != 0)
+            return rc;
+        return lia_nstore_state_put(n->store, key, sealed, sizeof sealed);
+    }
+    return 0;
+}
+
+/* ---------------- broker link ---------------- */
+
+static int send_frame(node_t *n, const Liaison__V1__Frame *f)
+{
+    size_t len = liaison__v1__frame__get_packed_size(f);
+    uint8_t stackbuf[256], *buf = len <= sizeof stackbuf ? stackbuf : malloc(len);
+    int rc;
+    if (!buf)
+        return LIA_ERR_NOMEM;
+    liaison__v1__frame__pack(f, buf);
+    rc = lia_client_send(n->client, buf, len);
+    if (buf != stackbuf)
+        free(buf);
+    return rc;
+}
+
+static void send_hello(node_t *n)
+{
+    Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
+    Liaison__V1__Hello h = LIAISON__V1__HELLO__INIT;
+    h.protocol_version = 1;
+    h.cursor = n->cursor;
+    h.window = (uint32_t)n->window;
+    f.kind_case = LIAISON__V1__FRAME__KIND_HELLO;
+    f.hello = &h;
+    (void)send_frame(n, &f);
+}
+
+static int publish(node_t *n, const uint8_t *env, size_t len)
+{
+    Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
+    Liaison__V1__Publish p = LIAISON__V1__PUBLISH__INIT;
+    p.envelope.data = (uint8_t *)env;
+    p.envelope.len = len;
+    f.kind_case = LIAISON__V1__FRAME__KIND_PUBLISH;
+    f.publish = &p;
+    return send_frame(n, &f);
+}
+
+/* Sends every envelope still in the outbox (the broker deduplicates by message id). */
+static void resend_outbox(node_t *n)
+{
+    lia_nstore_out out[256];
+    size_t got = 0;
+    uint64_t after = 0;
+    size_t total = 0;
+
+    do {
+        if (lia_nstore_outbox_pending(n->store, after, 256, out, &got) != 0)
+            return;
+        for (size_t i = 0; i < got; i++) {
+            if (publish(n, out[i].data, out[i].len) != 0) {
+                lia_nstore_out_free(out, got);
+                return;
+            }
+            after = out[i].id;
+        }
+        total += got;
+        lia_nstore_out_free(out, got);
+    } while (got == 256 && total < n->window);
+    if (total)
+        log_debug("resent %zu unacknowledged envelope(s)", total);
+}
+
+/* ---------------- control socket ---------------- */
+
+static int reply(lia_ctl_conn_t *c, const Liaison__V1__ControlReply *r)
+{
+    size_t len = liaison__v1__control_reply__get_packed_size(r);
+    uint8_t *buf = malloc(len ? len : 1);
+    int rc;
+    if (!buf)
+        return LIA_ERR_NOMEM;
+    liaison__v1__control_reply__pack(r, buf);
+    rc = lia_ctl_write(c, buf, len);
+    sodium_memzero(buf, len);
+    free(buf);
+    return rc;
+}
+
+static void reply_error(lia_ctl_conn_t *c, int err, const char *message)
+{
+    Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+    Liaison__V1__ControlError e = LIAISON__V1__CONTROL_ERROR__INIT;
+    e.code = (char *)lia_errname(err);
+    e.message = (char *)message;
+    r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_ERROR;
+    r.error = &e;
+    (void)reply(c, &r);
+}
+
+static void account_name(uid_t uid, char *out, size_t len)
+{
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res && strlen(res->pw_name) < 64)
+        snprintf(out, len, "%s", res->pw_name);
+    else
+        snprintf(out, len, "uid:%u", (unsigned)uid);
+}
+
+static void msg_to_proto(const lia_nstore_msg *m, Liaison__V1__InboxMessage *im)
+{
+    liaison__v1__inbox_message__init(im);
+    im->delivery_seq = m->delivery_seq;
+    im->sender = (char *)m->sender;
+    im->channel = (char *)m->channel;
+    im->sender_seq = m->sender_seq;
+    im->created_at_ms = m->created_at_ms;
+    im->received_at_ms = m->received_at_ms;
+    im->message_id.data = (uint8_t *)m->message_id;
+    im->message_id.len = LIA_MESSAGE_ID_BYTES;
+    im->payload.data = m->payload;
+    im->payload.len = m->payload_len;
+}
+
+/* Sends a follower every stored message after its position; 0, or an error to drop it. */
+static int feed_follower(node_t *n, struct follower *f)
+{
+    lia_nstore_msg msgs[FOLLOW_BATCH];
+    size_t got;
+    int rc;
+
+    do {
+        if ((rc = lia_nstore_inbox_list(n->store, f->after, f->channel[0] ? f->channel : NULL,
+                                        FOLLOW_BATCH, msgs, &got)) != 0)
+            return rc;
+        for (size_t i = 0; i < got; i++) {
+            Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+            Liaison__V1__InboxMessage im;
+            msg_to_proto(&msgs[i], &im);
+            r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_MESSAGE;
+            r.message = &im;
+            if ((rc = reply(f->conn, &r)) != 0) {
+                lia_nstore_msgs_free(msgs, got);
+                return rc;
+            }
+            f->after = msgs[i].delivery_seq;
+        }
+        lia_nstore_msgs_free(msgs, got);
+    } while (got == FOLLOW_BATCH);
+    return 0;
+}
+
+static void handle_list(node_t *n, struct conn *c, const Liaison__V1__ListRequest *lr)
+{
+    Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+    Liaison__V1__ListReply l = LIAISON__V1__LIST_REPLY__INIT;
+    size_t max = lr->max == 0 ? 100 : lr->max > 10000 ? 10000 : lr->max, got = 0;
+    lia_nstore_msg *msgs = calloc(max, sizeof *msgs);
+    Liaison__V1__InboxMessage *im = calloc(max, sizeof *im), **imp = calloc(max, sizeof *imp);
+    int rc;
+
+    if (!msgs || !im || !imp) {
+        reply_error(c->c, LIA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (lr->channel[0] && !lia_channel_valid(lr->channel)) {
+        reply_error(c->c, LIA_ERR_INVALID, "invalid channel name");
+        goto done;
+    }
+    if ((rc = lia_nstore_inbox_list(n->store, lr->after, lr->channel[0] ? lr->channel : NULL, max,
+                                    msgs, &got)) != 0) {
+        reply_error(c->c, rc, lia_strerror(rc));
+        goto done;
+    }
+    for (size_t i = 0; i < got; i++) {
+        msg_to_proto(&msgs[i], &im[i]);
+        imp[i] = &im[i];
+    }
+    l.n_messages = got;
+    l.messages = imp;
+    r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_LIST;
+    r.list = &l;
+    (void)reply(c->c, &r);
+done:
+    lia_nstore_msgs_free(msgs, got);
+    free(msgs);
+    free(im);
+    free(imp);
+}
+
+static void handle_status(node_t *n, struct conn *c)
+{
+    Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+    Liaison__V1__StatusReply s = LIAISON__V1__STATUS_REPLY__INIT;
+    char account[80];
+    size_t nch = lia_channels_count(n->channels), k = 0;
+    char **chans = calloc(nch ? nch : 1, sizeof *chans);
+    uint64_t pending = 0;
+
+    if (!chans)
+        return;
+    for (size_t i = 0; i < nch; i++)
+        if (lia_channels_is_member(n->channels, lia_channels_name(n->channels, i), n->me))
+            chans[k++] = (char *)lia_channels_name(n->channels, i);
+    (void)lia_nstore_outbox_count(n->store, &pending);
+    account_name(lia_ctl_conn_uid(c->c), account, sizeof account);
+    s.node_id = (char *)n->me;
+    s.broker_endpoint = (char *)n->broker_ep;
+    s.broker_connected = n->last_broker_ms && now_ms() - n->last_broker_ms <= n->heartbeat_timeout_ms;
+    s.last_broker_frame_ms = n->last_broker_ms;
+    s.outbox_pending = pending;
+    s.inbox_cursor = n->cursor;
+    s.refused = n->refused;
+    s.n_channels = k;
+    s.channels = chans;
+    s.account = account;
+    r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_STATUS;
+    r.status = &s;
+    (void)reply(c->c, &r);
+    free(chans);
+}
+
+static void free_send(struct pending_send *s)
+{
+    if (s->payload) {
+        sodium_memzero(s->payload, s->payload_len);
+        free(s->payload);
+    }
+    for (size_t i = 0; i < s->n_rcpt; i++)
+        free(s->rcpt[i]);
+    free(s->rcpt);
+    free(s->env.data);
+    memset(s, 0, sizeof *s);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Checks an operator's send request and prepares it for sealing: the payload must validate,
+ * and the accountable officer is set from the socket's peer account (never taken from the
+ * request). Returns 0 or an error already reported to the client.
+ */
+static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendRequest *sr,
+                        struct pending_send *s)
+{
+    Liaison__V1__Payload *p = NULL;
+    char officer[80];
+    int rc;
+
+    memset(s, 0, sizeof *s);
+    s->from = c;
+    if (sr->channel[0]) {
+        if (!lia_channel_valid(sr->channel) || sr->n_recipients) {
+            reply_error(c->c, LIA_ERR_INVALID, "give either a channel or recipients");
+            return LIA_ERR_INVALID;
+        }
+        if (!lia_channels_is_member(n->channels, sr->channel, n->me)) {
+            reply_error(c->c, LIA_ERR_NOT_MEMBER,
+                        "this node is not a member of that channel (see liaison status)");
+            return LIA_ERR_NOT_MEMBER;
+        }
+        strcpy(s->channel, sr->channel);
+    } else {
+        if (sr->n_recipients == 0 || sr->n_recipients > LIA_RECIPIENTS_MAX) {
+            reply_error(c->c, LIA_ERR_INVALID, "give a channel or 1 to 256 recipients");
+            return LIA_ERR_INVALID;
+        }
+        if (!(s->rcpt = calloc(sr->n_recipients, sizeof *s->rcpt)))
+            return LIA_ERR_NOMEM;
+        for (size_t i = 0; i < sr->n_recipients; i++) {
+            const lia_cert_info *ci;
+            if (!lia_node_id_valid(sr->recipients[i]) ||
+                lia_trust_find_current(n->trust, sr->recipients[i], now_ms() / 1000, &ci) != 0) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "no valid certificate for recipient '%.64s'",
+                         sr->recipients[i]);
+                reply_error(c->c, LIA_ERR_UNKNOWN_SENDER, msg);
+                return LIA_ERR_UNKNOWN_SENDER;
+            }
+            if (!(s->rcpt[i] = strdup(sr->recipients[i])))
+                return LIA_ERR_NOMEM;
+            s->n_rcpt++;
+        }
+        qsort(s->rcpt, s->n_rcpt, sizeof *s->rcpt, cmp_str);
+        for (size_t i = 1; i < s->n_rcpt; i++)
+            if (strcmp(s->rcpt[i - 1], s->rcpt[i]) == 0) {
+                reply_error(c->c, LIA_ERR_INVALID, "a recipient is named twice");
+                return LIA_ERR_INVALID;
+            }
+    }
+    if ((rc = lia_payload_decode(sr->payload.data, sr->payload.len, &p)) != 0) {
+        reply_error(c->c, rc, "the payload does not validate (see docs/payload.md)");
+        return rc;
+    }
+    account_name(lia_ctl_conn_uid(c->c), officer, sizeof officer);
+    p->officer = officer; /* borrowed only while packing */
+    s->payload_len = liaison__v1__payload__get_packed_size(&p->base);
+    if (s->payload_len > n->max_msg - LIA_HEADER_MAX / 16 ||
+        !(s->payload = malloc(s->payload_len ? s->payload_len : 1))) {
+        p->officer = NULL;
+        lia_payload_free(&p);
+        reply_error(c->c, LIA_ERR_TOO_LARGE, "payload too large for max-message-bytes");
+        return LIA_ERR_TOO_LARGE;
+    }
+    liaison__v1__payload__pack(&p->base, s->payload);
+    /* The decoded string was replaced: restore so that the free does not touch our buffer. */
+    p->officer = NULL;
+    lia_payload_free(&p);
+    s->expires_at_ms = sr->expires_at_ms;
+    return 0;
+}
+
+/* Seals all pending sends as one batch and puts them into the outbox (inside the group). */
+static int seal_pending(node_t *n, struct pending_send *sends, size_t count)
+{
+    lia_seal_item *items = calloc(count, sizeof *items);
+    lia_buf *out = calloc(count, sizeof *out);
+    const lia_cert_info ***grants = calloc(count, sizeof *grants);
+    struct tx_stream **touched = calloc(count, sizeof *touched);
+    size_t n_items = 0, n_touched = 0;
+    uint64_t now = now_ms();
+    int rc = LIA_ERR_NOMEM;
+
+    if (!items || !out || !grants || !touched)
+        goto fail;
+    for (size_t i = 0; i < count; i++) {
+        struct pending_send *s = &sends[i];
+        lia_seal_item *it = &items[n_items];
+        struct tx_stream *t;
+        const char *const *members;
+        size_t nm = 0;
+
+        if (s->err)
+            continue;
+        if (s->channel[0]) {
+            it->dest.channel = s->channel;
+            members = lia_channels_members(n->channels, s->channel, &nm);
+        } else {
+            it->dest.recipients = (const char *const *)s->rcpt;
+            it->dest.n_recipients = s->n_rcpt;
+            members = (const char *const *)s->rcpt;
+            nm = s->n_rcpt;
+        }
+        if ((rc = get_tx(n, &it->dest, &t)) != 0)
+            goto fail;
+        it->epoch = t->epoch;
+        it->seq = t->next_seq++;
+        it->created_at_ms = now;
+        it->expires_at_ms = s->expires_at_ms;
+        it->key = t->key;
+        it->payload = s->payload;
+        it->payload_len = s->payload_len;
+        if (!t->granted) {
+            /* First envelope of the epoch: hand the key to every other entitled node. */
+            size_t k = 0;
+            if (!(grants[n_items] = calloc(nm ? nm : 1, sizeof **grants)))
+                goto fail;
+            for (size_t j = 0; j < nm; j++) {
+                const lia_cert_info *ci;
+                if (strcmp(members[j], n->me) == 0)
+                    continue;
+                if (lia_trust_find_current(n->trust, members[j], now / 1000, &ci) != 0) {
+                    log_warn("no valid certificate for %s: it gets no key for this epoch",
+                             members[j]);
+                    continue;
+                }
+                grants[n_items][k++] = ci;
+            }
+            it->grant = grants[n_items];
+            it->n_grant = k;
+            t->granted = 1;
+        }
+        int seen = 0;
+        for (size_t j = 0; j < n_touched; j++)
+            seen |= touched[j] == t;
+        if (!seen)
+            touched[n_touched++] = t;
+        s->env.data = NULL;
+        n_items++;
+    }
+    if (n_items == 0) {
+        rc = 0;
+        goto fail;
+    }
+    if ((rc = lia_envelope_seal_batch(n->id, n->me, items, n_items, out)) != 0)
+        goto fail;
+    for (size_t i = 0, k = 0; i < count; i++) {
+        lia_envelope_meta *m = NULL;
+        if (sends[i].err)
+            continue;
+        sends[i].env = out[k];
+        out[k].data = NULL;
+        k++;
+        if ((rc = lia_envelope_inspect(sends[i].env.data, sends[i].env.len, &m)) != 0)
+            goto fail;
+        memcpy(sends[i].message_id, m->message_id, LIA_MESSAGE_ID_BYTES);
+        lia_envelope_meta_free(&m);
+        if ((rc = lia_nstore_outbox_add(n->store, sends[i].message_id, sends[i].env.data,
+                                        sends[i].env.len, &sends[i].outbox_id)) != 0)
+            goto fail;
+    }
+    for (size_t j = 0; j < n_touched; j++)
+        if ((rc = save_tx(n, touched[j])) != 0)
+            goto fail;
+    rc = 0;
+fail:
+    if (out)
+        for (size_t i = 0; i < count; i++)
+            free(out[i].data);
+    if (grants)
+        for (size_t i = 0; i < count; i++)
+            free(grants[i]);
+    free(grants);
+    free(items);
+    free(out);
+    free(touched);
+    return rc;
+}
+
+/* ---------------- deliveries ---------------- */
+
+struct delivery {
+    uint64_t seq;
+    uint8_t *env;
+    size_t len;
+};
+
+/* Opens and stores one delivery inside the current group. */
+static int take_delivery(node_t *n, const struct delivery *d)
+{
+    lia_opened *m = NULL;
+    lia_nstore_msg msg;
+    int rc;
+
+    if (d->seq <= n->cursor)
+        return 0; /* already stored: a resend after a reconnect */
+    if (d->seq != n->cursor + 1)
+        log_warn("delivery %llu after %llu: the broker skipped deliveries",
+                 (unsigned long long)d->seq, (unsigned long long)n->cursor);
+    rc = lia_opener_open(n->opener, d->env, d->len, now_ms(), &m);
+    if (rc != 0) {
+        /* Reported, never silently dropped: the log names the reason, the store keeps it. */
+        lia_envelope_meta *meta = NULL;
+        if (lia_envelope_inspect(d->env, d->len, &meta) == 0) {
+            log_warn("delivery %llu from %s (seq %llu) refused: %s", (unsigned long long)d->seq,
+                     meta->sender, (unsigned long long)meta->seq, lia_strerror(rc));
+            lia_envelope_meta_free(&meta);
+        } else {
+            log_warn("delivery %llu refused: %s", (unsigned long long)d->seq, lia_strerror(rc));
+        }
+        n->refused++;
+        if ((rc = lia_nstore_inbox_refused(n->store, d->seq, lia_errname(rc))) != 0)
+            return rc;
+        n->cursor = d->seq;
+        return 0;
+    }
+    memset(&msg, 0, sizeof msg);
+    msg.delivery_seq = d->seq;
+    strcpy(msg.sender, m->sender);
+    strcpy(msg.channel, m->channel);
+    msg.sender_seq = m->seq;
+    msg.created_at_ms = m->created_at_ms;
+    msg.received_at_ms = now_ms();
+    memcpy(msg.message_id, m->message_id, LIA_MESSAGE_ID_BYTES);
+    msg.payload = m->payload;
+    msg.payload_len = m->payload_len;
+    if ((rc = lia_nstore_inbox_add(n->store, &msg)) == 0 && (rc = save_rx(n, m)) == 0)
+        n->cursor = d->seq;
+    lia_opened_free(&m);
+    return rc;
+}
+
+/* ---------------- the loop ---------------- */
+
+static struct conn *free_conn(node_t *n)
+{
+    for (size_t i = 0; i < MAX_CONNS; i++)
+        if (!n->conns[i].c)
+            return &n->conns[i];
+    return NULL;
+}
+
+static void drop_conn(struct conn *c)
+{
+    lia_ctl_conn_destroy(&c->c);
+    memset(c, 0, sizeof *c);
+}
+
+/* Reads requests from control connections; sends are queued, the rest answered now. */
+static void serve_control(node_t *n, const uint8_t *ready, struct pending_send *sends,
+                          size_t *n_sends, size_t max_sends)
+{
+    for (;;) {
+        lia_ctl_conn_t *cc = NULL;
+        struct conn *slot;
+        int rc = lia_ctl_accept(n->ctl, &cc);
+        if (rc == LIA_ERR_LIMIT)
+            break;
+        if (rc != 0) {
+            log_warn("control: connection refused: %s", lia_strerror(rc));
+            continue;
+        }
+        if (!(slot = free_conn(n))) {
+            log_warn("control: too many connections");
+            lia_ctl_conn_destroy(&cc);
+            continue;
+        }
+        slot->c = cc;
+    }
+    for (size_t i = 0; i < MAX_CONNS; i++) {
+        struct conn *c = &n->conns[i];
+        (void)ready;
+        while (c->c && *n_sends < max_sends) {
+            uint8_t *data = NULL;
+            size_t len = 0;
+            Liaison__V1__ControlRequest *req;
+            int rc = lia_ctl_read(c->c, &data, &len);
+            if (rc == LIA_ERR_LIMIT)
+                break;
+            if (rc != 0) {
+                drop_conn(c);
+                break;
+            }
+            req = liaison__v1__control_request__unpack(NULL, len, data);
+            free(data);
+            if (!req || req->base.n_unknown_fields) {
+                reply_error(c->c, LIA_ERR_DECODE, "malformed request");
+                if (req)
+                    liaison__v1__control_request__free_unpacked(req, NULL);
+                drop_conn(c);
+                break;
+            }
+            switch (req->kind_case) {
+            case LIAISON__V1__CONTROL_REQUEST__KIND_SEND:
+                if (prepare_send(n, c, req->send, &sends[*n_sends]) == 0)
+                    (*n_sends)++;
+                else
+                    free_send(&sends[*n_sends]);
+                break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_LIST:
+                handle_list(n, c, req->list);
+                break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_STATUS:
+                handle_status(n, c);
+                break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_FOLLOW:
+                if (req->follow->channel[0] && !lia_channel_valid(req->follow->channel)) {
+                    reply_error(c->c, LIA_ERR_INVALID, "invalid channel name");
+                    break;
+                }
+                c->following = 1;
+                c->f.conn = c->c;
+                strcpy(c->f.channel, req->follow->channel);
+                c->f.after = req->follow->after;
+                if (feed_follower(n, &c->f) != 0)
+                    drop_conn(c);
+                break;
+            default:
+                reply_error(c->c, LIA_ERR_INVALID, "unknown request");
+                break;
+            }
+            liaison__v1__control_request__free_unpacked(req, NULL);
+        }
+    }
+}
+
+static int open_all(node_t *n)
+{
+    lia_transport_opts o = {0};
+    int rc;
+
+    if ((rc = lia_identity_storage_key(n->id, &n->storage_key)) != 0 ||
+        (rc = lia_nstore_open(n->store_path, n->storage_key, &n->store)) != 0) {
+        log_err("%s: %s", n->store_path, lia_strerror(rc));
+        return rc;
+    }
+    if ((rc = lia_map_new(LIA_DEST_DIGEST_BYTES, free_tx, &n->tx)) != 0 ||
+        (rc = lia_opener_new(n->trust, n->id, n->me, &n->opener)) != 0)
+        return rc;
+    lia_opener_set_membership(n->opener, lia_channels_is_member, n->channels);
+    if ((rc = restore_rx(n)) != 0) {
+        log_err("%s: cannot restore the receive state: %s", n->store_path, lia_strerror(rc));
+        return rc;
+    }
+    if ((rc = lia_nstore_cursor(n->store, &n->cursor)) != 0)
+        return rc;
+    if ((rc = lia_ctl_listen(n->control_path, n->allowed, n->n_allowed, &n->ctl)) != 0) {
+        log_err("%s: cannot listen: %s", n->control_path, lia_strerror(rc));
+        return rc;
+    }
+    o.max_msg = n->max_msg + FRAME_SLACK;
+    o.heartbeat_ivl_ms = (int)n->heartbeat_ms;
+    o.heartbeat_timeout_ms = (int)n->heartbeat_timeout_ms;
+    if ((rc = lia_client_new(n->id, n->broker_ep, n->broker_cert.transport_pk, &o, &n->client)) !=
+        0) {
+        log_err("%s: %s", n->broker_ep, lia_strerror(rc));
+        return rc;
+    }
+    return 0;
+}
+
+int node_run(node_t *n)
+{
+    struct pending_send *sends = NULL;
+    struct delivery *dels = NULL;
+    uint8_t (*acked)[LIA_MESSAGE_ID_BYTES] = NULL;
+    struct sigaction sa;
+    int rc, status = EX_OK;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+        fatal(EX_OSERR, "sigaction failed");
+    signal(SIGPIPE, SIG_IGN);
+    if ((rc = open_all(n)) != 0)
+        return lia_err_exit(rc);
+    sends = calloc(BURST, sizeof *sends);
+    dels = calloc(BURST, sizeof *dels);
+    acked = calloc(BURST, sizeof *acked);
+    if (!sends || !dels || !acked)
+        return EX_OSERR;
+    log_notice("node %s: broker %s, cursor %llu", n->me, n->broker_ep,
+               (unsigned long long)n->cursor);
+    send_hello(n);
+    resend_outbox(n);
+    n->last_progress_ms = n->last_heartbeat_ms = now_ms();
+
+    while (!stop_requested) {
+        int fds[1 + MAX_CONNS];
+        uint8_t ready[1 + MAX_CONNS];
+        size_t nfds = 0, n_sends = 0, n_dels = 0, n_acked = 0;
+        int client_ready = 0, group = 0;
+        uint64_t now;
+
+        fds[nfds++] = lia_ctl_server_fd(n->ctl);
+        for (size_t i = 0; i < MAX_CONNS; i++)
+            if (n->conns[i].c)
+                fds[nfds++] = lia_ctl_conn_fd(n->conns[i].c);
+        rc = lia_client_poll(n->client, fds, nfds, (int)n->heartbeat_ms, &client_ready, ready);
+        if (rc != 0 && rc != LIA_ERR_LIMIT && !stop_requested)
+            log_warn("poll: %s", lia_strerror(rc));
+        serve_control(n, ready, sends, &n_sends, BURST);
+        /* Broker frames: drain what is there. */
+        while (n_dels < BURST && n_acked < BURST) {
+            uint8_t *data = NULL;
+            size_t len = 0;
+            Liaison__V1__Frame *f;
+            if (lia_client_recv(n->client, 0, &data, &len) != 0)
+                break;
+            n->last_broker_ms = now_ms();
+            f = len <= n->max_msg + FRAME_SLACK ? liaison__v1__frame__unpack(NULL, len, data)
+                                                 : NULL;
+            if (!f || f->base.n_unknown_fields) {
+                log_warn("broker sent a malformed frame (%zu bytes)", len);
+                free(data);
+                if (f)
+                    liaison__v1__frame__free_unpacked(f, NULL);
+                continue;
+            }
+            free(data);
+            switch (f->kind_case) {
+            case LIAISON__V1__FRAME__KIND_PUBLISH_ACK:
+                if (f->publish_ack->message_id.len == LIA_MESSAGE_ID_BYTES)
+                    memcpy(acked[n_acked++], f->publish_ack->message_id.data,
+                           LIA_MESSAGE_ID_BYTES);
+                break;
+            case LIAISON__V1__FRAME__KIND_DELIVER:
+                dels[n_dels].seq = f->deliver->delivery_seq;
+                dels[n_dels].len = f->deliver->envelope.len;
+                dels[n_dels].env = f->deliver->envelope.data;
+                f->deliver->envelope.data = NULL; /* keep it past free_unpacked */
+                f->deliver->envelope.len = 0;
+                n_dels++;
+                break;
+            case LIAISON__V1__FRAME__KIND_ERROR:
+                log_warn("broker: %s%s%s", f->error->reason,
+                         f->error->message_id.len ? " (an envelope of ours)" : "",
+                         f->error->code == LIAISON__V1__ERROR_CODE__ERROR_CODE_STORAGE
+                             ? "; will retry"
+                             : "");
+                if (f->error->message_id.len == LIA_MESSAGE_ID_BYTES &&
+                    f->error->code != LIAISON__V1__ERROR_CODE__ERROR_CODE_STORAGE &&
+                    f->error->code != LIAISON__V1__ERROR_CODE__ERROR_CODE_OVERLOADED) {
+                    /* Refused for good: stop resending it. The log keeps the reason. */
+                    memcpy(acked[n_acked++], f->error->message_id.data, LIA_MESSAGE_ID_BYTES);
+                }
+                break;
+            default:
+                break;
+            }
+            liaison__v1__frame__free_unpacked(f, NULL);
+        }
+        if (n_sends || n_acked || n_dels) {
+            if (lia_nstore_begin(n->store) != 0)
+                fatal(EX_IOERR, "%s: cannot start a transaction", n->store_path);
+            group = 1;
+        }
+        if (n_sends && (rc = seal_pending(n, sends, n_sends)) != 0)
+            fatal(EX_SOFTWARE, "sealing failed: %s", lia_strerror(rc));
+        for (size_t i = 0; i < n_acked; i++)
+            if ((rc = lia_nstore_outbox_ack(n->store, acked[i])) != 0 && rc != LIA_ERR_NOT_FOUND)
+                fatal(EX_IOERR, "%s: %s", n->store_path, lia_strerror(rc));
+        uint64_t cursor_before = n->cursor;
+        for (size_t i = 0; i < n_dels; i++)
+            if ((rc = take_delivery(n, &dels[i])) != 0)
+                fatal(EX_IOERR, "%s: %s", n->store_path, lia_strerror(rc));
+        if (group && lia_nstore_commit(n->store) != 0)
+            fatal(EX_IOERR, "%s: durable commit failed; stopping (nothing unsaved was "
+                            "acknowledged)",
+                  n->store_path);
+        /* Durable: now tell everyone. */
+        for (size_t i = 0; i < n_sends; i++) {
+            Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+            Liaison__V1__SendReply sr = LIAISON__V1__SEND_REPLY__INIT;
+            if (!sends[i].env.data)
+                continue;
+            sr.message_id.data = sends[i].message_id;
+            sr.message_id.len = LIA_MESSAGE_ID_BYTES;
+            sr.outbox_id = sends[i].outbox_id;
+            r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_SEND;
+            r.send = &sr;
+            if (sends[i].from->c)
+                (void)reply(sends[i].from->c, &r);
+            (void)publish(n, sends[i].env.data, sends[i].env.len);
+            free_send(&sends[i]);
+        }
+        if (n_acked)
+            n->last_progress_ms = now_ms();
+        if (n->cursor > cursor_before || n_dels) {
+            Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
+            Liaison__V1__DeliverAck da = LIAISON__V1__DELIVER_ACK__INIT;
+            da.delivery_seq = n->cursor;
+            f.kind_case = LIAISON__V1__FRAME__KIND_DELIVER_ACK;
+            f.deliver_ack = &da;
+            (void)send_frame(n, &f);
+            for (size_t i = 0; i < MAX_CONNS; i++)
+                if (n->conns[i].c && n->conns[i].following &&
+                    feed_follower(n, &n->conns[i].f) != 0)
+                    drop_conn(&n->conns[i]);
+        }
+        for (size_t i = 0; i < n_dels; i++)
+            free(dels[i].env);
+        now = now_ms();
+        if (now - n->last_heartbeat_ms >= n->heartbeat_ms) {
+            uint64_t pending = 0;
+            n->last_heartbeat_ms = now;
+            send_hello(n);
+            if (lia_nstore_outbox_count(n->store, &pending) == 0 && pending > 0 &&
+                now - n->last_progress_ms >= n->resend_ms) {
+                resend_outbox(n);
+                n->last_progress_ms = now;
+            }
+        }
+    }
+    log_notice("stopping: everything accepted was committed");
+    free(sends);
+    free(dels);
+    free(acked);
+    return status;
+}
