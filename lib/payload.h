@@ -43,10 +43,11 @@
 
 /*
  * Decodes and validates a serialised Payload. Checks the size first (len > LIA_PAYLOAD_MAX:
- * LIA_ERR_TOO_LARGE, nothing parsed), parses under a memory budget proportional to len, and
- * refuses with LIA_ERR_DECODE malformed protobuf, unknown fields (at any depth) and
+ * LIA_ERR_TOO_LARGE, nothing parsed), parses under a memory budget of 16 * len + 1 MiB
+ * (exceeded: LIA_ERR_TOO_LARGE; a few wire bytes can make protobuf-c allocate a whole
+ * struct), and refuses with LIA_ERR_DECODE malformed protobuf, unknown fields (at any depth) and
  * non-canonical encodings (the bytes must be exactly what re-serialising the decoded message
- * gives: this also catches strings with embedded NUL bytes and repeated scalar fields).
+ * gives: this also catches strings with embedded NUL bytes and duplicated scalar fields).
  * Then runs lia_payload_validate (LIA_ERR_VERSION, LIA_ERR_INVALID). On success *out owns
  * the message (free with lia_payload_free); on error *out is NULL. buf may be NULL if len is 0.
  * Returns 0, LIA_ERR_INVALID (NULL out), LIA_ERR_TOO_LARGE, LIA_ERR_DECODE, LIA_ERR_VERSION,
