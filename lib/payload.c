@@ -349,7 +349,8 @@ static int check_generic(const ProtobufCMessage *m, int unknown_err, bool unknow
             switch (f->type) {
             case PROTOBUF_C_TYPE_STRING: {
                 const char *s = ((const char *const *)elems)[k];
-                if (!text_ok(s, 0, LIA_PAYLOAD_TEXT_MAX, true))
+                if ((s == NULL && f->label == PROTOBUF_C_LABEL_REPEATED) ||
+                    !text_ok(s, 0, LIA_PAYLOAD_TEXT_MAX, true))
                     return LIA_ERR_INVALID;
                 break;
             }
@@ -969,7 +970,7 @@ int lia_payload_decode(const uint8_t *buf, size_t len, Liaison__V1__Payload **ou
         buf = empty;
     }
     b.used = 0;
-    b.limit = 16 * len + (1u << 20);
+    b.limit = 16 * len + (4u << 20);
     b.exhausted = false;
     p = liaison__v1__payload__unpack(&alloc, len, buf);
     if (!p)

@@ -43,7 +43,7 @@
 
 /*
  * Decodes and validates a serialised Payload. Checks the size first (len > LIA_PAYLOAD_MAX:
- * LIA_ERR_TOO_LARGE, nothing parsed), parses under a memory budget of 16 * len + 1 MiB
+ * LIA_ERR_TOO_LARGE, nothing parsed), parses under a memory budget of 16 * len + 4 MiB
  * (exceeded: LIA_ERR_TOO_LARGE; a few wire bytes can make protobuf-c allocate a whole
  * struct), and refuses with LIA_ERR_DECODE malformed protobuf, unknown fields (at any depth) and
  * non-canonical encodings (the bytes must be exactly what re-serialising the decoded message

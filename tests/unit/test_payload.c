@@ -759,6 +759,42 @@ static void test_entity_count(void **state)
     VALID(f);
     set.n_locations = n;
     INVALID(f);
+
+    /* The largest entity set of minimal persons decodes within the memory budget. */
+    {
+        Liaison__V1__Person *people = calloc(LIA_PAYLOAD_ENTITIES_MAX, sizeof *people);
+        Liaison__V1__Person **pp = calloc(LIA_PAYLOAD_ENTITIES_MAX, sizeof *pp);
+        Liaison__V1__Person pinit = LIAISON__V1__PERSON__INIT;
+        size_t len;
+        uint8_t *buf;
+        assert_true(people && pp);
+        for (size_t i = 0; i < LIA_PAYLOAD_ENTITIES_MAX; i++) {
+            people[i] = pinit;
+            people[i].id = ids[i];
+            people[i].role = V(PERSON_ROLE, PERSON_ROLE_CONTACT);
+            people[i].family_name = "X";
+            people[i].data_subject_category =
+                V(DATA_SUBJECT_CATEGORY, DATA_SUBJECT_CATEGORY_OTHER_PARTY);
+            pp[i] = &people[i];
+        }
+        set.n_locations = 0;
+        set.persons = pp;
+        set.n_persons = LIA_PAYLOAD_ENTITIES_MAX;
+        f->cats[0] = V(DATA_SUBJECT_CATEGORY, DATA_SUBJECT_CATEGORY_OTHER_PARTY);
+        f->g.n_data_subject_categories = 1;
+        VALID(f);
+        buf = pack(&f->p, &len);
+        assert_int_equal(decode_rc(buf, len), 0);
+        free(buf);
+        /* Likewise the largest set of minimal locations. */
+        set.n_persons = 0;
+        set.n_locations = LIA_PAYLOAD_ENTITIES_MAX;
+        buf = pack(&f->p, &len);
+        assert_int_equal(decode_rc(buf, len), 0);
+        free(buf);
+        free(pp);
+        free(people);
+    }
     free(ids);
     free(ptrs);
     free(locs);
