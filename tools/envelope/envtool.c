@@ -147,8 +147,10 @@ int envtool_seal(const struct envtool_seal *a)
     }
     printf("sealed %zu-byte payload from %s into %s (%zu bytes)\n", payload_len,
            lia_identity_name(me), a->out_path, out.len);
-    printf("  destination: %s%s\n", a->channel ? "channel " : "direct to ",
-           a->channel ? a->channel : "");
+    if (a->channel)
+        printf("  destination: channel %s\n", a->channel);
+    else
+        printf("  destination: direct to\n");
     if (!a->channel)
         for (size_t i = 0; i < a->n_to; i++)
             printf("    %s\n", rcpt[i]);
