@@ -24,6 +24,9 @@
 
 /* ---------------- broker log ---------------- */
 
+/* Recipients of one append: a channel fan-out may exceed LIA_RECIPIENTS_MAX. */
+#define LIA_BSTORE_RECIPIENTS_MAX 100000
+
 typedef struct lia_bstore lia_bstore_t;
 
 typedef struct {
@@ -67,17 +70,21 @@ int lia_bstore_cursor(lia_bstore_t *s, const char *node, uint64_t *cursor, uint6
 
 /* ---------------- node store ---------------- */
 
+#define LIA_NSTORE_STATE_MAX     (64u << 10) /* bytes of one state value */
+#define LIA_NSTORE_STATE_KEY_MAX 128         /* bytes of a state key */
+#define LIA_NSTORE_REASON_MAX    256         /* bytes of a refusal reason */
+
 typedef struct lia_nstore lia_nstore_t;
 
 typedef struct {
-    uint64_t id;   /* outbox row id, ascending in submission order */
+    uint64_t id; /* outbox row id, ascending in submission order */
     uint8_t message_id[LIA_MESSAGE_ID_BYTES];
     uint8_t *data; /* envelope, malloc'd, owned by the caller */
     size_t len;
 } lia_nstore_out;
 
 typedef struct {
-    uint64_t delivery_seq;     /* broker's delivery sequence to this node */
+    uint64_t delivery_seq; /* broker's delivery sequence to this node */
     char sender[LIA_NODE_ID_MAX + 1];
     char channel[LIA_CHANNEL_MAX + 1];
     uint64_t sender_seq;
