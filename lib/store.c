@@ -220,7 +220,7 @@ static int open_lock_file(const char *path, int *fd_out)
         fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) {
             log_err_errno("store: open %s", path);
-            return errno == ELOOP ? LIA_ERR_WRONG_KIND : LIA_ERR_IO;
+            return (errno == ELOOP || errno == EISDIR) ? LIA_ERR_WRONG_KIND : LIA_ERR_IO;
         }
     } else {
         log_err_errno("store: create %s", path);
