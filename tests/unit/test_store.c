@@ -800,7 +800,7 @@ static void test_nstore_inbox_tamper(void **state)
     lia_nstore_msg m = msg(1, "case-7", "a payload long enough to flip a byte in"), got[2];
     lia_nstore_t *s;
     uint8_t *buf;
-    size_t len, at, n;
+    size_t len, at = 0, n;
     (void)state;
 
     assert_int_equal(lia_nstore_open(path, key, &s), 0);
