@@ -24,6 +24,9 @@
 
 /* ---------------- broker log ---------------- */
 
+/* Recipients of one append: a channel fan-out may exceed LIA_RECIPIENTS_MAX. */
+#define LIA_BSTORE_RECIPIENTS_MAX 100000
+
 typedef struct lia_bstore lia_bstore_t;
 
 typedef struct {
@@ -48,7 +51,10 @@ int lia_bstore_append(lia_bstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_B
                       const char *sender, const uint8_t *env, size_t len,
                       const char *const *recipients, size_t n, int *duplicate) LIA_WUR;
 
-/* Within a group: the node has durably stored everything up to seq (cursor only moves up). */
+/* Within a group: the node has durably stored everything up to seq (cursor only moves up: a
+ * lower seq is a no-op; seq above the durable head is LIA_ERR_INVALID). Deliveries up to the
+ * cursor are collected, and an envelope's bytes once every recipient acknowledged it (its
+ * message id stays, so a late retry is still a duplicate). */
 int lia_bstore_ack(lia_bstore_t *s, const char *node, uint64_t seq) LIA_WUR;
 
 /* Ends the group: one fsync. LIA_ERR_STORAGE is fatal for the store. */
@@ -56,28 +62,33 @@ int lia_bstore_commit(lia_bstore_t *s) LIA_WUR;
 
 /*
  * Up to max envelopes of node's stream with sequence > after, in order; *n set to the number
- * returned. Items are owned by the caller (lia_bstore_items_free).
+ * returned. Only committed sequences are returned (never one that a lost group could take back).
+ * Items are owned by the caller (lia_bstore_items_free).
  */
 int lia_bstore_fetch(lia_bstore_t *s, const char *node, uint64_t after, size_t max,
                      lia_bstore_item *items, size_t *n) LIA_WUR;
 void lia_bstore_items_free(lia_bstore_item *items, size_t n);
 
-/* The node's durable cursor and the highest sequence assigned to it (0 if none). */
+/* The node's durable cursor and the highest sequence durably assigned to it (0 if none). */
 int lia_bstore_cursor(lia_bstore_t *s, const char *node, uint64_t *cursor, uint64_t *head) LIA_WUR;
 
 /* ---------------- node store ---------------- */
 
+#define LIA_NSTORE_STATE_MAX     (64u << 10) /* bytes of one state value */
+#define LIA_NSTORE_STATE_KEY_MAX 128         /* bytes of a state key */
+#define LIA_NSTORE_REASON_MAX    256         /* bytes of a refusal reason */
+
 typedef struct lia_nstore lia_nstore_t;
 
 typedef struct {
-    uint64_t id;   /* outbox row id, ascending in submission order */
+    uint64_t id; /* outbox row id, ascending in submission order */
     uint8_t message_id[LIA_MESSAGE_ID_BYTES];
     uint8_t *data; /* envelope, malloc'd, owned by the caller */
     size_t len;
 } lia_nstore_out;
 
 typedef struct {
-    uint64_t delivery_seq;     /* broker's delivery sequence to this node */
+    uint64_t delivery_seq; /* broker's delivery sequence to this node */
     char sender[LIA_NODE_ID_MAX + 1];
     char channel[LIA_CHANNEL_MAX + 1];
     uint64_t sender_seq;
@@ -90,14 +101,15 @@ typedef struct {
 
 /*
  * Opens (creating if needed, mode 0600) a node store. storage_key encrypts payloads and
- * symmetric keys at rest (borrowed; from lia_identity_storage_key).
+ * symmetric keys at rest (borrowed; from lia_identity_storage_key). Every change (outbox,
+ * inbox, state) happens between begin and commit (LIA_ERR_INVALID otherwise).
  */
 int lia_nstore_open(const char *path, const lia_symkey_t *storage_key, lia_nstore_t **out) LIA_WUR;
 void lia_nstore_close(lia_nstore_t **p);
 int lia_nstore_begin(lia_nstore_t *s) LIA_WUR;
 int lia_nstore_commit(lia_nstore_t *s) LIA_WUR;
 
-/* Outbox. */
+/* Outbox. add: LIA_ERR_EXISTS if message_id is pending; ack: idempotent. */
 int lia_nstore_outbox_add(lia_nstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTES],
                           const uint8_t *env, size_t len, uint64_t *id) LIA_WUR;
 int lia_nstore_outbox_ack(lia_nstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTES]) LIA_WUR;
@@ -109,6 +121,7 @@ int lia_nstore_outbox_count(lia_nstore_t *s, uint64_t *count) LIA_WUR;
 
 /* Inbox: a message opened from delivery delivery_seq; advances the cursor to it. */
 int lia_nstore_inbox_add(lia_nstore_t *s, const lia_nstore_msg *m) LIA_WUR;
+/* The durable cursor (highest delivery_seq stored by a committed group, refusals included). */
 int lia_nstore_cursor(lia_nstore_t *s, uint64_t *cursor) LIA_WUR;
 /* Records a delivery that was refused (with its reason) so the cursor still advances. */
 int lia_nstore_inbox_refused(lia_nstore_t *s, uint64_t delivery_seq, const char *reason) LIA_WUR;
@@ -118,7 +131,8 @@ int lia_nstore_inbox_list(lia_nstore_t *s, uint64_t after, const char *channel, 
 void lia_nstore_msgs_free(lia_nstore_msg *m, size_t n);
 
 /* Key-value state that must survive restarts (sender sequences, epochs, stream windows,
- * symmetric keys encrypted with the storage key): small blobs under a text key. */
+ * symmetric keys...): up to LIA_NSTORE_STATE_MAX bytes under a text key; the store encrypts
+ * every value at rest with the storage key. get: LIA_ERR_NOT_FOUND if unset. */
 int lia_nstore_state_put(lia_nstore_t *s, const char *key, const uint8_t *val, size_t len) LIA_WUR;
 int lia_nstore_state_get(lia_nstore_t *s, const char *key, uint8_t **val, size_t *len) LIA_WUR;
 

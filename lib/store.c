@@ -1,0 +1,1698 @@
+/*
+ * Durable storage on SQLite (the only file that includes sqlite3.h): the broker's log and a
+ * node's store, both on one small layer ("struct sdb") that owns the connection, the prepared
+ * statements, the group (one BEGIN IMMEDIATE ... COMMIT) and the failed state.
+ *
+ * Opening creates the file itself (O_CREAT|O_EXCL, mode 0600, directory fsync'd), refuses an
+ * existing file that group or others may access, and takes an exclusive flock(2) on it for the
+ * life of the handle: one process owns a store, which is what lets the broker cache per-node
+ * heads in memory. The connection runs in WAL mode with synchronous=FULL (a COMMIT fsyncs the
+ * WAL), foreign keys on, the defensive configuration, and a schema identified by PRAGMA
+ * application_id (broker or node) and PRAGMA user_version (LIA_ERR_VERSION for any other).
+ * Every statement is prepared once at open (SQLITE_PREPARE_PERSISTENT) and reused.
+ *
+ * Failure model: any unexpected SQLite result (I/O error, full disk, corruption, a failed
+ * COMMIT) is logged with SQLite's text, rolls the open group back, and puts the store in a
+ * failed state in which every later call returns LIA_ERR_STORAGE. Nothing is retried: after a
+ * failed fsync the page cache may hold data the disk does not, so the process must restart and
+ * recover from what is durable. Invalid arguments are checked before anything is written and
+ * return without changing anything.
+ *
+ * Broker log: envelopes(id, message_id UNIQUE, sender, data, pending) holds every accepted
+ * envelope once; deliveries(node, seq, envelope_id) gives each recipient its own contiguous
+ * sequence; nodes(node, head, cursor) the highest sequence assigned and acknowledged. Heads and
+ * cursors are cached per node in a map keyed by BLAKE2b-256(node id), loaded lazily, changed in
+ * memory during a group and written (one upsert per node touched) just before COMMIT; the
+ * durable copies only move when COMMIT succeeded, and fetch never returns a sequence above the
+ * durable head, so a sequence that a crash or a failed group lost is never seen by anyone and a
+ * reopened store resumes from the durable head. Garbage collection: an acknowledgement deletes
+ * the node's delivery rows up to its cursor and counts down each envelope's pending deliveries;
+ * at zero the envelope's bytes are dropped (data = x'') and the row stays as a tombstone so that
+ * a late retry of the same message id is still recognised as a duplicate.
+ *
+ * Node store: outbox (sealed envelopes until the broker acknowledges them; the ack deletes the
+ * row; AUTOINCREMENT so ids never come back), inbox (payloads and refusals by delivery
+ * sequence), meta (the inbox cursor) and state (small values under a text key). Inbox payloads
+ * and state values are encrypted at rest with the storage key (XChaCha20-Poly1305, fresh random
+ * nonce stored beside the ciphertext) under associated data that binds every stored field of
+ * the row, so that a row cannot be altered or moved without LIA_ERR_DECRYPT.
+ */
+#define _GNU_SOURCE
+#include "store.h"
+#include "cert.h"
+#include "error.h"
+#include "log.h"
+#include "map.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#define SCHEMA_VERSION  1
+#define APP_ID_BROKER   0x4c494142 /* "LIAB" */
+#define APP_ID_NODE     0x4c49414e /* "LIAN" */
+#define BUSY_TIMEOUT_MS 5000
+#define AD_INBOX_TAG    "liaison.v1.inbox" /* written with its NUL */
+#define AD_STATE_TAG    "liaison.v1.state"
+#define AD_INBOX_MAX                                                                               \
+    (sizeof AD_INBOX_TAG + 8 * 4 + LIA_MESSAGE_ID_BYTES + 2 + LIA_NODE_ID_MAX + LIA_CHANNEL_MAX)
+#define AD_STATE_MAX (sizeof AD_STATE_TAG + LIA_NSTORE_STATE_KEY_MAX + 1)
+
+/* ---------------- the shared SQLite layer ---------------- */
+
+/* Statements common to both stores come first in each store's statement table. */
+enum { ST_BEGIN, ST_COMMIT, ST_COMMON_COUNT };
+
+struct sdb {
+    sqlite3 *db;
+    int lock_fd;       /* holds the flock; closed after sqlite3_close */
+    int failed;        /* set once; every call then returns LIA_ERR_STORAGE */
+    int in_group;      /* between a successful begin and its commit */
+    const char *what;  /* "broker log" or "node store", for log lines */
+    sqlite3_stmt **st; /* prepared statements, indexed by the store's enum */
+    size_t n_st;
+};
+
+/*
+ * Records an unexpected SQLite result: logs op with SQLite's own text, rolls back the open
+ * group if any, and makes the store unusable. Always returns LIA_ERR_STORAGE.
+ */
+static int sdb_fail(struct sdb *d, int rc, const char *op)
+{
+    log_err("%s: %s: %s (%s, code %d)", d->what, op, d->db ? sqlite3_errmsg(d->db) : "-",
+            sqlite3_errstr(rc), rc);
+    if (!d->failed && d->in_group && d->db && sqlite3_get_autocommit(d->db) == 0) {
+        int rrc = sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+        if (rrc != SQLITE_OK)
+            log_err("%s: rollback after failure: %s", d->what, sqlite3_errstr(rrc));
+    }
+    d->failed = 1;
+    d->in_group = 0;
+    return LIA_ERR_STORAGE;
+}
+
+/* Gate for every call: LIA_ERR_STORAGE once failed; LIA_ERR_INVALID if a group is required
+ * (need_group) and none is open. */
+static int sdb_ready(const struct sdb *d, int need_group)
+{
+    if (d->failed)
+        return LIA_ERR_STORAGE;
+    if (need_group && !d->in_group)
+        return LIA_ERR_INVALID;
+    return 0;
+}
+
+/* Resets a statement after use and drops its bindings (no pointer to caller memory is left
+ * behind). The step result was already checked, so reset's echo of it carries no news. */
+static void st_reset(sqlite3_stmt *st)
+{
+    (void)sqlite3_reset(st);
+    (void)sqlite3_clear_bindings(st);
+}
+
+/* Steps a statement that returns no row (INSERT/UPDATE/DELETE/BEGIN...) and resets it.
+ * 0 or LIA_ERR_STORAGE (store failed). */
+static int st_exec(struct sdb *d, sqlite3_stmt *st, const char *op)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        rc = sdb_fail(d, rc, op);
+        st_reset(st);
+        return rc;
+    }
+    st_reset(st);
+    return 0;
+}
+
+/* Checks the OR of several sqlite3_bind_* results (SQLITE_OK is 0, so the OR is nonzero iff
+ * one failed); on failure resets st and fails the store. */
+static int st_bound(struct sdb *d, sqlite3_stmt *st, int or_of_rcs, const char *op)
+{
+    if (or_of_rcs == SQLITE_OK)
+        return 0;
+    st_reset(st);
+    return sdb_fail(d, sqlite3_errcode(d->db), op);
+}
+
+/* Runs one SQL text that needs no reuse (schema creation, pragmas). */
+static int sdb_exec_sql(struct sdb *d, const char *sql, const char *op)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(d->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        log_err("%s: %s: %s", d->what, op, msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return LIA_ERR_STORAGE;
+    }
+    return 0;
+}
+
+/* Reads one integer from a single-row query ("PRAGMA user_version", ...). */
+static int sdb_query_int(struct sdb *d, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(d->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        goto fail;
+    *out = sqlite3_column_int64(st, 0);
+    (void)sqlite3_finalize(st);
+    return 0;
+fail:
+    log_err("%s: %s: %s", d->what, sql, sqlite3_errmsg(d->db));
+    (void)sqlite3_finalize(st);
+    return (rc == SQLITE_NOTADB) ? LIA_ERR_WRONG_KIND : LIA_ERR_STORAGE;
+}
+
+/* fsyncs the directory that holds path, so that a newly created file survives a crash. */
+static int fsync_parent(const char *path)
+{
+    char *copy = strdup(path);
+    int fd, rc = 0;
+    if (!copy)
+        return LIA_ERR_NOMEM;
+    fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        log_err_errno("store: fsync of the directory of %s", path);
+        rc = LIA_ERR_IO;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(copy);
+    return rc;
+}
+
+/*
+ * Creates path (O_EXCL, 0600, directory fsync'd) or opens the existing file, refuses one that
+ * is not a regular file (LIA_ERR_WRONG_KIND) or that group/others may access
+ * (LIA_ERR_PERMISSION), and takes an exclusive non-blocking flock (LIA_ERR_STORAGE if another
+ * handle holds it). On success *fd_out keeps the lock.
+ */
+static int open_lock_file(const char *path, int *fd_out)
+{
+    struct stat st;
+    int fd, rc;
+
+    *fd_out = -1;
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+        if (fchmod(fd, 0600) != 0) {
+            log_err_errno("store: chmod %s", path);
+            rc = LIA_ERR_IO;
+            goto fail;
+        }
+        rc = fsync_parent(path);
+        if (rc != 0)
+            goto fail;
+    } else if (errno == EEXIST) {
+        fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+            log_err_errno("store: open %s", path);
+            return (errno == ELOOP || errno == EISDIR) ? LIA_ERR_WRONG_KIND : LIA_ERR_IO;
+        }
+    } else {
+        log_err_errno("store: create %s", path);
+        return errno == EACCES ? LIA_ERR_PERMISSION : LIA_ERR_IO;
+    }
+    if (fstat(fd, &st) != 0) {
+        log_err_errno("store: stat %s", path);
+        rc = LIA_ERR_IO;
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = LIA_ERR_WRONG_KIND;
+        goto fail;
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        log_err("store: %s is accessible by group or others (mode %04o); refusing it", path,
+                (unsigned)(st.st_mode & 07777));
+        rc = LIA_ERR_PERMISSION;
+        goto fail;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        log_err_errno("store: %s is in use by another handle", path);
+        rc = LIA_ERR_STORAGE;
+        goto fail;
+    }
+    *fd_out = fd;
+    return 0;
+fail:
+    close(fd);
+    return rc;
+}
+
+/*
+ * Opens path as a store of the given application id: file checks and lock, the connection and
+ * its pragmas, then either creates the schema (a new, empty database) or checks the version.
+ * Then prepares the statements sql[0..n_st) (the first ST_COMMON_COUNT are BEGIN and COMMIT). On
+ * failure everything is released and d->db is NULL.
+ */
+static int sdb_open(struct sdb *d, const char *path, const char *what, int64_t app_id,
+                    const char *schema, const char *const *sql, size_t n_st)
+{
+    int64_t version = 0, have_app = 0, n_tables = 0;
+    int rc, src;
+
+    memset(d, 0, sizeof *d);
+    d->lock_fd = -1;
+    d->what = what;
+    rc = open_lock_file(path, &d->lock_fd);
+    if (rc != 0)
+        return rc;
+    src = sqlite3_open_v2(
+        path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
+    if (src != SQLITE_OK) {
+        log_err("%s: open %s: %s", what, path, d->db ? sqlite3_errmsg(d->db) : "out of memory");
+        rc = LIA_ERR_STORAGE;
+        goto fail;
+    }
+    rc = LIA_ERR_STORAGE;
+    if (sqlite3_db_config(d->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL) != SQLITE_OK ||
+        sqlite3_db_config(d->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL) != SQLITE_OK ||
+        sqlite3_busy_timeout(d->db, BUSY_TIMEOUT_MS) != SQLITE_OK) {
+        log_err("%s: configure: %s", what, sqlite3_errmsg(d->db));
+        goto fail;
+    }
+    /* The first read of the file: tells a non-SQLite file (LIA_ERR_WRONG_KIND). */
+    rc = sdb_query_int(d, "PRAGMA application_id", &have_app);
+    if (rc != 0)
+        goto fail;
+    rc = sdb_query_int(d, "PRAGMA user_version", &version);
+    if (rc == 0)
+        rc = sdb_query_int(d, "SELECT count(*) FROM sqlite_schema", &n_tables);
+    if (rc != 0)
+        goto fail;
+    if (have_app != 0 && have_app != app_id) {
+        log_err("%s: %s is another kind of store", what, path);
+        rc = LIA_ERR_WRONG_KIND;
+        goto fail;
+    }
+    if (have_app == 0 && (version != 0 || n_tables != 0)) {
+        log_err("%s: %s is not a liaison store", what, path);
+        rc = LIA_ERR_WRONG_KIND;
+        goto fail;
+    }
+    if (version != 0 && version != SCHEMA_VERSION) {
+        log_err("%s: %s has schema version %lld, this program knows %d", what, path,
+                (long long)version, SCHEMA_VERSION);
+        rc = LIA_ERR_VERSION;
+        goto fail;
+    }
+    /* journal_mode answers with the mode in force: anything but "wal" is a failure. */
+    {
+        sqlite3_stmt *st = NULL;
+        src = sqlite3_prepare_v2(d->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+        if (src == SQLITE_OK)
+            src = sqlite3_step(st);
+        if (src != SQLITE_ROW ||
+            sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+            log_err("%s: cannot enable WAL: %s", what, sqlite3_errmsg(d->db));
+            (void)sqlite3_finalize(st);
+            rc = LIA_ERR_STORAGE;
+            goto fail;
+        }
+        (void)sqlite3_finalize(st);
+    }
+    rc = sdb_exec_sql(d, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", "pragmas");
+    if (rc != 0)
+        goto fail;
+    if (version == 0) {
+        char buf[160];
+        snprintf(buf, sizeof buf, "PRAGMA application_id=%lld; PRAGMA user_version=%d; COMMIT;",
+                 (long long)app_id, SCHEMA_VERSION);
+        rc = sdb_exec_sql(d, "BEGIN IMMEDIATE", "create schema");
+        if (rc == 0)
+            rc = sdb_exec_sql(d, schema, "create schema");
+        if (rc == 0)
+            rc = sdb_exec_sql(d, buf, "create schema");
+        if (rc != 0) {
+            if (sqlite3_get_autocommit(d->db) == 0)
+                (void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+            goto fail;
+        }
+        log_info("%s: created %s (schema version %d)", what, path, SCHEMA_VERSION);
+    }
+    d->st = calloc(n_st, sizeof *d->st);
+    if (!d->st) {
+        rc = LIA_ERR_NOMEM;
+        goto fail;
+    }
+    d->n_st = n_st;
+    for (size_t i = 0; i < n_st; i++) {
+        src = sqlite3_prepare_v3(d->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &d->st[i], NULL);
+        if (src != SQLITE_OK) {
+            log_err("%s: prepare \"%s\": %s", what, sql[i], sqlite3_errmsg(d->db));
+            rc = LIA_ERR_STORAGE;
+            goto fail;
+        }
+    }
+    return 0;
+fail:
+    for (size_t i = 0; d->st && i < d->n_st; i++)
+        (void)sqlite3_finalize(d->st[i]);
+    free(d->st);
+    d->st = NULL;
+    if (d->db && sqlite3_close(d->db) != SQLITE_OK)
+        log_err("%s: close: %s", what, sqlite3_errmsg(d->db));
+    d->db = NULL;
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+    d->lock_fd = -1;
+    return rc;
+}
+
+/* Rolls back an open group (logged: the group's changes are lost, which is the contract),
+ * finalizes the statements, closes the connection (checkpointing the WAL) and drops the lock. */
+static void sdb_close(struct sdb *d)
+{
+    if (!d->db)
+        return;
+    if (d->in_group && !d->failed && sqlite3_get_autocommit(d->db) == 0) {
+        log_notice("%s: closing with an uncommitted group; it is rolled back", d->what);
+        if (sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+            log_err("%s: rollback: %s", d->what, sqlite3_errmsg(d->db));
+    }
+    for (size_t i = 0; i < d->n_st; i++)
+        (void)sqlite3_finalize(d->st[i]); /* returns the statement's last error, seen already */
+    free(d->st);
+    d->st = NULL;
+    if (sqlite3_close(d->db) != SQLITE_OK)
+        log_err("%s: close: %s", d->what, sqlite3_errmsg(d->db));
+    d->db = NULL;
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+    d->lock_fd = -1;
+}
+
+/* BEGIN IMMEDIATE (takes the write lock now, so COMMIT cannot meet a conflict). */
+static int sdb_begin(struct sdb *d)
+{
+    int rc = sdb_ready(d, 0);
+    if (rc != 0)
+        return rc;
+    if (d->in_group)
+        return LIA_ERR_INVALID;
+    d->in_group = 1;
+    rc = st_exec(d, d->st[ST_BEGIN], "begin");
+    if (rc != 0)
+        d->in_group = 0;
+    return rc;
+}
+
+/* COMMIT: the fsync. Any failure is fatal for the store. */
+static int sdb_commit(struct sdb *d)
+{
+    int rc = st_exec(d, d->st[ST_COMMIT], "commit");
+    if (rc == 0)
+        d->in_group = 0;
+    return rc;
+}
+
+/* Binds a blob; a zero-length one as x'' rather than NULL (sqlite binds NULL for a NULL ptr). */
+static int bind_blob(sqlite3_stmt *st, int i, const void *p, size_t len)
+{
+    static const uint8_t empty = 0;
+    if (len > INT_MAX)
+        return SQLITE_TOOBIG;
+    return sqlite3_bind_blob(st, i, len ? p : &empty, (int)len, SQLITE_STATIC);
+}
+
+static int bind_u64(sqlite3_stmt *st, int i, uint64_t v)
+{
+    if (v > INT64_MAX)
+        return SQLITE_RANGE;
+    return sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+}
+
+/* Reads a non-negative integer column into *out; LIA_ERR_DECODE if negative or not an
+ * integer (the file is untrusted). */
+static int col_u64(sqlite3_stmt *st, int i, uint64_t *out)
+{
+    sqlite3_int64 v;
+    if (sqlite3_column_type(st, i) != SQLITE_INTEGER)
+        return LIA_ERR_DECODE;
+    v = sqlite3_column_int64(st, i);
+    if (v < 0)
+        return LIA_ERR_DECODE;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static void put_u64be(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+/* ---------------- broker log ---------------- */
+
+enum {
+    B_INS_ENV = ST_COMMON_COUNT,
+    B_INS_DEL,
+    B_GET_NODE,
+    B_PUT_NODE,
+    B_GC_ENV,
+    B_DEL_DEL,
+    B_FETCH,
+    B_COUNT
+};
+
+static const char *const bstore_sql[B_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [B_INS_ENV] = "INSERT INTO envelopes(message_id, sender, data, pending) VALUES(?1, ?2, ?3, ?4)"
+                  " ON CONFLICT(message_id) DO NOTHING",
+    [B_INS_DEL] = "INSERT INTO deliveries(node, seq, envelope_id) VALUES(?1, ?2, ?3)",
+    [B_GET_NODE] = "SELECT head, cursor FROM nodes WHERE node = ?1",
+    [B_PUT_NODE] =
+        "INSERT INTO nodes(node, head, cursor) VALUES(?1, ?2, ?3)"
+        " ON CONFLICT(node) DO UPDATE SET head = excluded.head, cursor = excluded.cursor",
+    [B_GC_ENV] = "UPDATE envelopes SET pending = pending - 1,"
+                 " data = CASE WHEN pending <= 1 THEN x'' ELSE data END"
+                 " WHERE id IN (SELECT envelope_id FROM deliveries"
+                 " WHERE node = ?1 AND seq > ?2 AND seq <= ?3)",
+    [B_DEL_DEL] = "DELETE FROM deliveries WHERE node = ?1 AND seq <= ?2",
+    [B_FETCH] = "SELECT d.seq, e.data FROM deliveries AS d JOIN envelopes AS e"
+                " ON e.id = d.envelope_id WHERE d.node = ?1 AND d.seq > ?2 AND d.seq <= ?3"
+                " ORDER BY d.seq LIMIT ?4",
+};
+
+static const char bstore_schema[] =
+    "CREATE TABLE envelopes(id INTEGER PRIMARY KEY, message_id BLOB UNIQUE NOT NULL,"
+    " sender TEXT NOT NULL, data BLOB NOT NULL, pending INTEGER NOT NULL);"
+    "CREATE TABLE deliveries(node TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " envelope_id INTEGER NOT NULL REFERENCES envelopes(id), PRIMARY KEY(node, seq))"
+    " WITHOUT ROWID;"
+    "CREATE TABLE nodes(node TEXT PRIMARY KEY, head INTEGER NOT NULL, cursor INTEGER NOT NULL)"
+    " WITHOUT ROWID;";
+
+/* A node's stream as cached in memory. */
+struct bnode {
+    char id[LIA_NODE_ID_MAX + 1];
+    uint64_t head, cursor;     /* including the open group */
+    uint64_t c_head, c_cursor; /* durable (last successful commit) */
+    uint64_t stamp;            /* last append that named it: catches repeated recipients */
+    int dirty;                 /* in the dirty list */
+};
+
+struct lia_bstore {
+    struct sdb d;
+    lia_map_t *nodes;     /* BLAKE2b-256(node id) -> struct bnode* */
+    struct bnode **dirty; /* nodes changed in the open group */
+    size_t n_dirty, cap_dirty;
+    struct bnode **scratch; /* recipients of the append in progress */
+    size_t cap_scratch;
+    uint64_t stamp;
+};
+
+static void node_key(const char *node, uint8_t key[32])
+{
+    crypto_generichash(key, 32, (const uint8_t *)node, strlen(node), NULL, 0);
+}
+
+/*
+ * The cached stream of node (a valid node id), loaded from the nodes table on first use. With
+ * create = 0 an unknown node gives *out = NULL (and nothing is cached); with create = 1 it is
+ * cached with head = cursor = 0.
+ */
+static int bnode_get(lia_bstore_t *s, const char *node, int create, struct bnode **out)
+{
+    sqlite3_stmt *st = s->d.st[B_GET_NODE];
+    struct bnode *b;
+    uint8_t key[32];
+    uint64_t head = 0, cursor = 0;
+    int rc, found = 0;
+
+    *out = NULL;
+    node_key(node, key);
+    b = lia_map_get(s->nodes, key);
+    if (b) {
+        if (strcmp(b->id, node) != 0)
+            return LIA_ERR_CRYPTO; /* a BLAKE2b-256 collision */
+        *out = b;
+        return 0;
+    }
+    rc = st_bound(&s->d, st, sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC), "load node");
+    if (rc != 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        found = 1;
+        if (col_u64(st, 0, &head) != 0 || col_u64(st, 1, &cursor) != 0 || cursor > head) {
+            st_reset(st);
+            log_err("%s: stream of %s is malformed", s->d.what, node);
+            return LIA_ERR_DECODE;
+        }
+        rc = sqlite3_step(st);
+    }
+    if (rc != SQLITE_DONE) {
+        rc = sdb_fail(&s->d, rc, "load node");
+        st_reset(st);
+        return rc;
+    }
+    st_reset(st);
+    if (!found && !create)
+        return 0;
+    b = calloc(1, sizeof *b);
+    if (!b)
+        return LIA_ERR_NOMEM;
+    memcpy(b->id, node, strlen(node) + 1);
+    b->head = b->c_head = head;
+    b->cursor = b->c_cursor = cursor;
+    if (lia_map_put(s->nodes, key, b) != 0) {
+        free(b);
+        return LIA_ERR_NOMEM;
+    }
+    *out = b;
+    return 0;
+}
+
+/* Puts b in the dirty list (once) so that commit writes it and then promotes it. A failure
+ * here (out of memory inside a group) fails the store: the group could not be committed
+ * faithfully. */
+static int bnode_touch(lia_bstore_t *s, struct bnode *b)
+{
+    if (b->dirty)
+        return 0;
+    if (s->n_dirty == s->cap_dirty) {
+        size_t cap = s->cap_dirty ? s->cap_dirty * 2 : 64;
+        struct bnode **p = realloc(s->dirty, cap * sizeof *p);
+        if (!p)
+            return sdb_fail(&s->d, SQLITE_NOMEM, "dirty list");
+        s->dirty = p;
+        s->cap_dirty = cap;
+    }
+    s->dirty[s->n_dirty++] = b;
+    b->dirty = 1;
+    return 0;
+}
+
+/* Makes the in-memory streams agree with the database again after a rollback. */
+static void bstore_forget_group(lia_bstore_t *s)
+{
+    for (size_t i = 0; i < s->n_dirty; i++) {
+        s->dirty[i]->head = s->dirty[i]->c_head;
+        s->dirty[i]->cursor = s->dirty[i]->c_cursor;
+        s->dirty[i]->dirty = 0;
+    }
+    s->n_dirty = 0;
+}
+
+/* Opens (creating if needed, mode 0600) the log at path; see the file comment for the checks.
+ * LIA_ERR_PERMISSION, LIA_ERR_VERSION, LIA_ERR_WRONG_KIND, LIA_ERR_STORAGE, LIA_ERR_NOMEM. */
+int lia_bstore_open(const char *path, lia_bstore_t **out)
+{
+    lia_bstore_t *s;
+    int rc;
+
+    if (!out)
+        return LIA_ERR_INVALID;
+    *out = NULL;
+    if (!path)
+        return LIA_ERR_INVALID;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return LIA_ERR_NOMEM;
+    rc = lia_map_new(32, free, &s->nodes);
+    if (rc != 0)
+        goto fail;
+    rc = sdb_open(&s->d, path, "broker log", APP_ID_BROKER, bstore_schema, bstore_sql, B_COUNT);
+    if (rc != 0)
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    lia_map_destroy(&s->nodes);
+    free(s);
+    return rc;
+}
+
+/* Closes the log; an uncommitted group is rolled back (lost). Accepts NULL; sets *p to NULL. */
+void lia_bstore_close(lia_bstore_t **p)
+{
+    lia_bstore_t *s;
+    if (!p || !*p)
+        return;
+    s = *p;
+    sdb_close(&s->d);
+    lia_map_destroy(&s->nodes);
+    free(s->dirty);
+    free(s->scratch);
+    free(s);
+    *p = NULL;
+}
+
+/* Starts a group: LIA_ERR_INVALID if one is open, LIA_ERR_STORAGE if failed. */
+int lia_bstore_begin(lia_bstore_t *s)
+{
+    if (!s)
+        return LIA_ERR_INVALID;
+    return sdb_begin(&s->d);
+}
+
+/*
+ * Stores the envelope once and gives each recipient the next sequence of its stream. Checks,
+ * before writing anything: a group is open, sender and every recipient are valid node ids,
+ * no recipient is repeated, 1 <= n <= LIA_BSTORE_RECIPIENTS_MAX, 1 <= len <= LIA_ENVELOPE_MAX
+ * (LIA_ERR_TOO_LARGE). A known message_id sets *duplicate = 1 and stores nothing. A SQLite
+ * failure after the first write fails the store (and the group): a half-applied append never
+ * survives, and no sequence is ever handed out twice.
+ */
+int lia_bstore_append(lia_bstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTES],
+                      const char *sender, const uint8_t *env, size_t len,
+                      const char *const *recipients, size_t n, int *duplicate)
+{
+    sqlite3_stmt *st;
+    sqlite3_int64 env_id;
+    int rc;
+
+    if (!s)
+        return LIA_ERR_INVALID;
+    rc = sdb_ready(&s->d, 1);
+    if (rc != 0)
+        return rc;
+    if (!message_id || !lia_node_id_valid(sender) || !env || !recipients || !duplicate ||
+        len == 0 || n == 0)
+        return LIA_ERR_INVALID;
+    *duplicate = 0;
+    if (len > LIA_ENVELOPE_MAX || n > LIA_BSTORE_RECIPIENTS_MAX)
+        return LIA_ERR_TOO_LARGE;
+    if (n > s->cap_scratch) {
+        struct bnode **p = realloc(s->scratch, n * sizeof *p);
+        if (!p)
+            return LIA_ERR_NOMEM;
+        s->scratch = p;
+        s->cap_scratch = n;
+    }
+    s->stamp++;
+    for (size_t i = 0; i < n; i++) {
+        if (!lia_node_id_valid(recipients[i]))
+            return LIA_ERR_INVALID;
+        rc = bnode_get(s, recipients[i], 1, &s->scratch[i]);
+        if (rc != 0)
+            return rc;
+        if (s->scratch[i]->stamp == s->stamp)
+            return LIA_ERR_INVALID; /* the same recipient twice */
+        s->scratch[i]->stamp = s->stamp;
+    }
+
+    st = s->d.st[B_INS_ENV];
+    rc = st_bound(&s->d, st,
+                  bind_blob(st, 1, message_id, LIA_MESSAGE_ID_BYTES) |
+                      sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC) |
+                      bind_blob(st, 3, env, len) | bind_u64(st, 4, n),
+                  "append");
+    if (rc == 0)
+        rc = st_exec(&s->d, st, "append");
+    if (rc != 0)
+        return rc;
+    if (sqlite3_changes(s->d.db) == 0) {
+        *duplicate = 1;
+        return 0;
+    }
+    env_id = sqlite3_last_insert_rowid(s->d.db);
+
+    st = s->d.st[B_INS_DEL];
+    for (size_t i = 0; i < n; i++) {
+        struct bnode *b = s->scratch[i];
+        rc = bnode_touch(s, b);
+        if (rc != 0)
+            return rc;
+        rc = st_bound(&s->d, st,
+                      sqlite3_bind_text(st, 1, b->id, -1, SQLITE_STATIC) |
+                          bind_u64(st, 2, b->head + 1) | sqlite3_bind_int64(st, 3, env_id),
+                      "append delivery");
+        if (rc == 0)
+            rc = st_exec(&s->d, st, "append delivery");
+        if (rc != 0) {
+            bstore_forget_group(s);
+            return rc;
+        }
+        b->head++;
+    }
+    return 0;
+}
+
+/*
+ * Moves node's cursor up to seq inside a group and collects what it no longer needs: its
+ * delivery rows up to seq, and the bytes of every envelope that no node still waits for.
+ * seq <= cursor is a no-op; seq above the durable head (or an unknown node) is LIA_ERR_INVALID.
+ */
+int lia_bstore_ack(lia_bstore_t *s, const char *node, uint64_t seq)
+{
+    sqlite3_stmt *st;
+    struct bnode *b;
+    int rc;
+
+    if (!s)
+        return LIA_ERR_INVALID;
+    rc = sdb_ready(&s->d, 1);
+    if (rc != 0)
+        return rc;
+    if (!lia_node_id_valid(node))
+        return LIA_ERR_INVALID;
+    rc = bnode_get(s, node, 0, &b);
+    if (rc != 0)
+        return rc;
+    if (!b)
+        return seq == 0 ? 0 : LIA_ERR_INVALID;
+    if (seq > b->c_head)
+        return LIA_ERR_INVALID;
+    if (seq <= b->cursor)
+        return 0;
+    rc = bnode_touch(s, b);
+    if (rc != 0)
+        return rc;
+    st = s->d.st[B_GC_ENV];
+    rc = st_bound(&s->d, st,
+                  sqlite3_bind_text(st, 1, b->id, -1, SQLITE_STATIC) | bind_u64(st, 2, b->cursor) |
+                      bind_u64(st, 3, seq),
+                  "ack");
+    if (rc == 0)
+        rc = st_exec(&s->d, st, "ack");
+    if (rc == 0) {
+        st = s->d.st[B_DEL_DEL];
+        rc = st_bound(&s->d, st,
+                      sqlite3_bind_text(st, 1, b->id, -1, SQLITE_STATIC) | bind_u64(st, 2, seq),
+                      "ack");
+    }
+    if (rc == 0)
+        rc = st_exec(&s->d, st, "ack");
+    if (rc != 0) {
+        bstore_forget_group(s);
+        return rc;
+    }
+    b->cursor = seq;
+    return 0;
+}
+
+/*
+ * Writes the streams changed in the group, then COMMIT (fsync). On success the new heads and
+ * cursors become the durable ones; any failure fails the store (LIA_ERR_STORAGE).
+ */
+int lia_bstore_commit(lia_bstore_t *s)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!s)
+        return LIA_ERR_INVALID;
+    rc = sdb_ready(&s->d, 1);
+    if (rc != 0)
+        return rc;
+    st = s->d.st[B_PUT_NODE];
+    for (size_t i = 0; i < s->n_dirty && rc == 0; i++) {
+        const struct bnode *b = s->dirty[i];
+        rc = st_bound(&s->d, st,
+                      sqlite3_bind_text(st, 1, b->id, -1, SQLITE_STATIC) |
+                          bind_u64(st, 2, b->head) | bind_u64(st, 3, b->cursor),
+                      "commit streams");
+        if (rc == 0)
+            rc = st_exec(&s->d, st, "commit streams");
+    }
+    if (rc == 0)
+        rc = sdb_commit(&s->d);
+    if (rc != 0) {
+        bstore_forget_group(s);
+        return rc;
+    }
+    for (size_t i = 0; i < s->n_dirty; i++) {
+        s->dirty[i]->c_head = s->dirty[i]->head;
+        s->dirty[i]->c_cursor = s->dirty[i]->cursor;
+        s->dirty[i]->dirty = 0;
+    }
+    s->n_dirty = 0;
+    return 0;
+}
+
+/* Frees the data of n items and clears them. Accepts NULL. */
+void lia_bstore_items_free(lia_bstore_item *items, size_t n)
+{
+    for (size_t i = 0; items && i < n; i++) {
+        free(items[i].data);
+        items[i].data = NULL;
+        items[i].len = 0;
+    }
+}
+
+/*
+ * Up to max durable deliveries of node with seq > after, in order (only committed sequences:
+ * never one a failed group could take back). Deliveries at or below the node's cursor may
+ * have been collected. Stored bytes are re-checked (1..LIA_ENVELOPE_MAX, else LIA_ERR_DECODE).
+ * On error nothing is returned (*n = 0).
+ */
+int lia_bstore_fetch(lia_bstore_t *s, const char *node, uint64_t after, size_t max,
+                     lia_bstore_item *items, size_t *n)
+{
+    sqlite3_stmt *st;
+    struct bnode *b;
+    size_t got = 0;
+    int rc, src;
+
+    if (!n)
+        return LIA_ERR_INVALID;
+    *n = 0;
+    if (!s || (!items && max))
+        return LIA_ERR_INVALID;
+    rc = sdb_ready(&s->d, 0);
+    if (rc != 0)
+        return rc;
+    if (!lia_node_id_valid(node))
+        return LIA_ERR_INVALID;
+    rc = bnode_get(s, node, 0, &b);
+    if (rc != 0 || !b || max == 0 || after >= b->c_head)
+        return rc;
+    if (max > INT64_MAX)
+        max = INT64_MAX;
+    st = s->d.st[B_FETCH];
+    rc = st_bound(&s->d, st,
+                  sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC) | bind_u64(st, 2, after) |
+                      bind_u64(st, 3, b->c_head) | bind_u64(st, 4, max),
+                  "fetch");
+    if (rc != 0)
+        return rc;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        const void *p;
+        int blen;
+        if (got == max)
+            break;
+        items[got].data = NULL;
+        rc = col_u64(st, 0, &items[got].seq);
+        if (rc != 0)
+            goto fail;
+        p = sqlite3_column_blob(st, 1);
+        blen = sqlite3_column_bytes(st, 1);
+        if (sqlite3_column_type(st, 1) != SQLITE_BLOB || blen <= 0 ||
+            (size_t)blen > LIA_ENVELOPE_MAX || !p) {
+            log_err("%s: delivery %s/%llu has no valid envelope", s->d.what, node,
+                    (unsigned long long)items[got].seq);
+            rc = LIA_ERR_DECODE;
+            goto fail;
+        }
+        items[got].data = malloc((size_t)blen);
+        if (!items[got].data) {
+            rc = LIA_ERR_NOMEM;
+            goto fail;
+        }
+        memcpy(items[got].data, p, (size_t)blen);
+        items[got].len = (size_t)blen;
+        got++;
+    }
+    if (src != SQLITE_ROW && src != SQLITE_DONE) {
+        rc = sdb_fail(&s->d, src, "fetch");
+        goto fail;
+    }
+    st_reset(st);
+    *n = got;
+    return 0;
+fail:
+    st_reset(st);
+    lia_bstore_items_free(items, got);
+    return rc;
+}
+
+/* The node's durable cursor and head (0, 0 for a node never seen). */
+int lia_bstore_cursor(lia_bstore_t *s, const char *node, uint64_t *cursor, uint64_t *head)
+{
+    struct bnode *b;
+    int rc;
+
+    if (!s || !cursor || !head)
+        return LIA_ERR_INVALID;
+    *cursor = *head = 0;
+    rc = sdb_ready(&s->d, 0);
+    if (rc != 0)
+        return rc;
+    if (!lia_node_id_valid(node))
+        return LIA_ERR_INVALID;
+    rc = bnode_get(s, node, 0, &b);
+    if (rc == 0 && b) {
+        *cursor = b->c_cursor;
+        *head = b->c_head;
+    }
+    return rc;
+}
+
+/* ---------------- node store ---------------- */
+
+enum {
+    N_OUT_ADD = ST_COMMON_COUNT,
+    N_OUT_ACK,
+    N_OUT_PENDING,
+    N_OUT_COUNT,
+    N_IN_ADD,
+    N_IN_REFUSE,
+    N_IN_GET,
+    N_IN_LIST,
+    N_IN_LIST_CH,
+    N_META_GET,
+    N_META_PUT,
+    N_STATE_GET,
+    N_STATE_PUT,
+    N_COUNT
+};
+
+#define INBOX_COLS                                                                                 \
+    "delivery_seq, sender, channel, sender_seq, created_at_ms, received_at_ms, message_id,"        \
+    " nonce, payload"
+
+static const char *const nstore_sql[N_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [N_OUT_ADD] = "INSERT INTO outbox(message_id, data) VALUES(?1, ?2)"
+                  " ON CONFLICT(message_id) DO NOTHING",
+    [N_OUT_ACK] = "DELETE FROM outbox WHERE message_id = ?1",
+    [N_OUT_PENDING] = "SELECT id, message_id, data FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [N_OUT_COUNT] = "SELECT count(*) FROM outbox",
+    [N_IN_ADD] = "INSERT INTO inbox(" INBOX_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                 " ON CONFLICT(delivery_seq) DO NOTHING",
+    [N_IN_REFUSE] = "INSERT INTO inbox(delivery_seq, refused_reason) VALUES(?1, ?2)"
+                    " ON CONFLICT(delivery_seq) DO NOTHING",
+    [N_IN_GET] = "SELECT message_id, refused_reason IS NOT NULL FROM inbox"
+                 " WHERE delivery_seq = ?1",
+    [N_IN_LIST] = "SELECT " INBOX_COLS " FROM inbox WHERE delivery_seq > ?1"
+                  " AND refused_reason IS NULL ORDER BY delivery_seq LIMIT ?2",
+    [N_IN_LIST_CH] = "SELECT " INBOX_COLS " FROM inbox WHERE channel = ?3 AND delivery_seq > ?1"
+                     " AND refused_reason IS NULL ORDER BY delivery_seq LIMIT ?2",
+    [N_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [N_META_PUT] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
+                   " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [N_STATE_GET] = "SELECT nonce, value FROM state WHERE key = ?1",
+    [N_STATE_PUT] =
+        "INSERT INTO state(key, nonce, value) VALUES(?1, ?2, ?3)"
+        " ON CONFLICT(key) DO UPDATE SET nonce = excluded.nonce, value = excluded.value",
+};
+
+static const char nstore_schema[] =
+    "CREATE TABLE outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, message_id BLOB UNIQUE NOT NULL,"
+    " data BLOB NOT NULL);"
+    "CREATE TABLE inbox(delivery_seq INTEGER PRIMARY KEY, sender TEXT, channel TEXT,"
+    " sender_seq INTEGER, created_at_ms INTEGER, received_at_ms INTEGER, message_id BLOB,"
+    " nonce BLOB, payload BLOB, refused_reason TEXT,"
+    " CHECK ((payload IS NULL) <> (refused_reason IS NULL)));"
+    "CREATE INDEX inbox_channel ON inbox(channel, delivery_seq);"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE state(key TEXT PRIMARY KEY, nonce BLOB NOT NULL, value BLOB NOT NULL)"
+    " WITHOUT ROWID;";
+
+struct lia_nstore {
+    struct sdb d;
+    const lia_symkey_t *key; /* borrowed storage key */
+    uint64_t cursor;         /* including the open group */
+    uint64_t c_cursor;       /* durable */
+};
+
+/* Associated data of an inbox payload: every stored field of the row, so that none can be
+ * changed or the ciphertext moved to another row without the tag failing:
+ * "liaison.v1.inbox\0" || u64be(delivery_seq) || message_id || u64be(sender_seq) ||
+ * u64be(created_at_ms) || u64be(received_at_ms) || u8(len) sender || u8(len) channel. */
+static size_t inbox_ad(uint8_t *ad, uint64_t seq, const uint8_t *message_id, uint64_t sender_seq,
+                       uint64_t created, uint64_t received, const char *sender, size_t sender_len,
+                       const char *channel, size_t channel_len)
+{
+    size_t o = 0;
+    memcpy(ad, AD_INBOX_TAG, sizeof AD_INBOX_TAG);
+    o += sizeof AD_INBOX_TAG;
+    put_u64be(ad + o, seq);
+    o += 8;
+    memcpy(ad + o, message_id, LIA_MESSAGE_ID_BYTES);
+    o += LIA_MESSAGE_ID_BYTES;
+    put_u64be(ad + o, sender_seq);
+    o += 8;
+    put_u64be(ad + o, created);
+    o += 8;
+    put_u64be(ad + o, received);
+    o += 8;
+    ad[o++] = (uint8_t)sender_len;
+    memcpy(ad + o, sender, sender_len);
+    o += sender_len;
+    ad[o++] = (uint8_t)channel_len;
+    memcpy(ad + o, channel, channel_len);
+    o += channel_len;
+    return o;
+}
+
+/* Associated data of a state value: "liaison.v1.state\0" || key. */
+static size_t state_ad(uint8_t *ad, const char *key, size_t key_len)
+{
+    memcpy(ad, AD_STATE_TAG, sizeof AD_STATE_TAG);
+    memcpy(ad + sizeof AD_STATE_TAG, key, key_len);
+    return sizeof AD_STATE_TAG + key_len;
+}
+
+/* Loads the inbox cursor from meta (0 if absent). */
+static int nstore_load_cursor(lia_nstore_t *s)
+{
+    sqlite3_stmt *st = s->d.st[N_META_GET];
+    int rc = st_bound(&s->d, st, sqlite3_bind_text(st, 1, "cursor", -1, SQLITE_STATIC), "cursor");
+    if (rc != 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (col_u64(st, 0, &s->c_cursor) != 0) {
+            st_reset(st);
+            return LIA_ERR_DECODE;
+        }
+        rc = sqlite3_step(st);
+    }
+    if (rc != SQLITE_DONE) {
+        rc = sdb_fail(&s->d, rc, "cursor");
+        st_reset(st);
+        return rc;
+    }
+    st_reset(st);
+    s->cursor = s->c_cursor;
+    return 0;
+}
+
+/* Opens (creating if needed, mode 0600) a node store; storage_key is borrowed and must outlive
+ * the handle. Same checks and errors as lia_bstore_open. */
+int lia_nstore_open(const char *path, const lia_symkey_t *storage_key, lia_nstore_t **out)
+{
+    lia_nstore_t *s;
+    int rc;
+
+    if (!out)
+        return LIA_ERR_INVALID;
+    *out = NULL;
+    if (!path || !storage_key)
+        return LIA_ERR_INVALID;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return LIA_ERR_NOMEM;
+    s->key = storage_key;
+    rc = sdb_open(&s->d, path, "node store", APP_ID_NODE, nstore_schema, nstore_sql, N_COUNT);
+    if (rc != 0) {
+        free(s);
+        return rc;
+    }
+    rc = nstore_load_cursor(s);
+    if (rc != 0) {
+        sdb_close(&s->d);
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Closes the store; an uncommitted group is rolled back. Accepts NULL; sets *p to NULL. */
+void lia_nstore_close(lia_nstore_t **p)
+{
+    if (!p || !*p)
+        return;
+    sdb_close(&(*p)->d);
+    free(*p);
+    *p = NULL;
+}
+
+/* Starts a group. Every change to a node store (outbox, inbox, state) happens in a group. */
+int lia_nstore_begin(lia_nstore_t *s)
+{
+    if (!s)
+        return LIA_ERR_INVALID;
+    return sdb_begin(&s->d);
+}
+
+/* Writes the cursor if it moved, then COMMIT (fsync). Failure is fatal for the store. */
+int lia_nstore_commit(lia_nstore_t *s)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!s)
+        return LIA_ERR_INVALID;
+    rc = sdb_ready(&s->d, 1);
+    if (rc != 0)
+        return rc;
+    if (s->cursor != s->c_cursor) {
+        st = s->d.st[N_META_PUT];
+        rc = st_bound(&s->d, st,
+                      sqlite3_bind_text(st, 1, "cursor", -1, SQLITE_STATIC) |
+                          bind_u64(st, 2, s->cursor),
+                      "commit cursor");
+        if (rc == 0)
+            rc = st_exec(&s->d, st, "commit cursor");
+    }
+    if (rc == 0)
+        rc = sdb_commit(&s->d);
+    if (rc != 0) {
+        s->cursor = s->c_cursor;
+        return rc;
+    }
+    s->c_cursor = s->cursor;
+    return 0;
+}
+
+/*
+ * In a group: queues an envelope (1..LIA_ENVELOPE_MAX bytes) until the broker acknowledges it;
+ * *id (optional) receives its outbox id, larger than every id handed out before. A message_id
+ * already in the outbox is LIA_ERR_EXISTS.
+ */
+int lia_nstore_outbox_add(lia_nstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTES],
+                          const uint8_t *env, size_t len, uint64_t *id)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!s)
+        return LIA_ERR_INVALID;
+    rc = sdb_ready(&s->d, 1);
+    if (rc != 0)
+        return rc;
+    if (!message_id || !env || len == 0)
+        return LIA_ERR_INVALID;
+    if (len > LIA_ENVELOPE_MAX)
+        return LIA_ERR_TOO_LARGE;
+    st = s->d.st[N_OUT_ADD];
+    rc = st_bound(&s->d, st,
+                  bind_blob(st, 1, message_id, LIA_MESSAGE_ID_BYTES) | bind_blob(st, 2, env, len),
+                  "outbox add");
+    if (rc == 0)
+        rc = st_exec(&s->d, st, "outbox add");
+    if (rc != 0)
+        return rc;
+    if (sqlite3_changes(s->d.db) == 0)
+        return LIA_ERR_EXISTS;
+    if (id)
+        *id = (uint64_t)sqlite3_last_insert_rowid(s->d.db);
+    return 0;
+}
+
+/* In a group: the broker durably stored message_id; drops it from the outbox. Idempotent: an
+ * unknown (or already acknowledged) id is not an error. */
+int lia_nstore_outbox_ack(lia_nstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTES])
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!s)
+        return LIA_ERR_INVALID;
+    rc = sdb_ready(&s->d, 1);
+    if (rc != 0)
+        return rc;
+    if (!message_id)
+        return LIA_ERR_INVALID;
+    st = s->d.st[N_OUT_ACK];
+    rc = st_bound(&s->d, st, bind_blob(st, 1, message_id, LIA_MESSAGE_ID_BYTES), "outbox ack");
+    if (rc == 0)
+        rc = st_exec(&s->d, st, "outbox ack");
+    return rc;
+}
+
+/* Frees the data of n outbox entries. Accepts NULL. */
+void lia_nstore_out_free(lia_nstore_out *out, size_t n)
+{
+    for (size_t i = 0; out && i < n; i++) {
+        free(out[i].data);
+        out[i].data = NULL;
+        out[i].len = 0;
+    }
+}
+
+/* Up to max unacknowledged envelopes with id > after, in id order; stored rows re-checked
+ * (LIA_ERR_DECODE). On error nothing is returned. */
+int lia_nstore_outbox_pending(lia_nstore_t *s, uint64_t after, size_t max, lia_nstore_out *out,
+                              size_t *n)
+{
+    sqlite3_stmt *st;
+    size_t got = 0;
+    int rc, src;
+
+    if (!n)
+        return LIA_ERR_INVALID;
+    *n = 0;
+    if (!s || (!out && max))
+        return LIA_ERR_INVALID;
+    rc = sdb_ready(&s->d, 0);
+    if (rc != 0 || max == 0)
+        return rc;
+    if (max > INT64_MAX)
+        max = INT64_MAX;
+    st = s->d.st[N_OUT_PENDING];
+    rc = st_bound(&s->d, st, bind_u64(st, 1, after) | bind_u64(st, 2, max), "outbox pending");
+    if (rc != 0)
+        return rc;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        const void *p = sqlite3_column_blob(st, 2);
+        int blen = sqlite3_column_bytes(st, 2);
+        if (got == max)
+            break;
+        out[got].data = NULL;
+        rc = col_u64(st, 0, &out[got].id);
+        if (rc == 0 && (sqlite3_column_bytes(st, 1) != LIA_MESSAGE_ID_BYTES || !p || blen <= 0 ||
+                        (size_t)blen > LIA_ENVELOPE_MAX))
+            rc = LIA_ERR_DECODE;
+        if (rc != 0) {
+            log_err("%s: outbox row is malformed", s->d.what);
+            goto fail;
+        }
+        memcpy(out[got].message_id, sqlite3_column_blob(st, 1), LIA_MESSAGE_ID_BYTES);
+        out[got].data = malloc((size_t)blen);
+        if (!out[got].data) {
+            rc = LIA_ERR_NOMEM;
+            goto fail;
+        }
+        memcpy(out[got].data, p, (size_t)blen);
+        out[got].len = (size_t)blen;
+        got++;
+    }
+    if (src != SQLITE_ROW && src != SQLITE_DONE) {
+        rc = sdb_fail(&s->d, src, "outbox pending");
+        goto fail;
+    }
+    st_reset(st);
+    *n = got;
+    return 0;
+fail:
+    st_reset(st);
+    lia_nstore_out_free(out, got);
+    return rc;
+}
+
+/* Number of unacknowledged envelopes in the outbox. */
+int lia_nstore_outbox_count(lia_nstore_t *s, uint64_t *count)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!s || !count)
+        return LIA_ERR_INVALID;
+    *count = 0;
+    rc = sdb_ready(&s->d, 0);
+    if (rc != 0)
+        return rc;
+    st = s->d.st[N_OUT_COUNT];
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        rc = sdb_fail(&s->d, rc, "outbox count");
+        st_reset(st);
+        return rc;
+    }
+    rc = col_u64(st, 0, count);
+    st_reset(st);
+    return rc;
+}
+
+/*
+ * Looks up delivery seq: 0 if absent, 1 if present (then *same tells whether it holds
+ * message_id, or for message_id == NULL whether it is a refusal).
+ */
+static int inbox_existing(lia_nstore_t *s, uint64_t seq, const uint8_t *message_id, int *same)
+{
+    sqlite3_stmt *st = s->d.st[N_IN_GET];
+    int rc = st_bound(&s->d, st, bind_u64(st, 1, seq), "inbox lookup");
+
+    *same = 0;
+    if (rc != 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (message_id)
+            *same =
+                sqlite3_column_bytes(st, 0) == LIA_MESSAGE_ID_BYTES &&
+                sodium_memcmp(sqlite3_column_blob(st, 0), message_id, LIA_MESSAGE_ID_BYTES) == 0;
+        else
+            *same = sqlite3_column_int(st, 1) != 0;
+        st_reset(st);
+        return 1;
+    }
+    if (rc != SQLITE_DONE) {
+        rc = sdb_fail(&s->d, rc, "inbox lookup");
+        st_reset(st);
+        return rc;
+    }
+    st_reset(st);
+    return 0;
+}
+
+/*
+ * In a group: stores message m (payload 0..LIA_ENVELOPE_MAX bytes, encrypted here with the
+ * storage key) under m->delivery_seq >= 1 and moves the cursor up to it. The same delivery
+ * again with the same message id is a no-op (0); with another one (or a refusal stored there)
+ * LIA_ERR_EXISTS. m->sender must be a valid node id; m->channel "" for a direct message.
+ */
+int lia_nstore_inbox_add(lia_nstore_t *s, const lia_nstore_msg *m)
+{
+    uint8_t ad[AD_INBOX_MAX], nonce[LIA_NONCE_BYTES];
+    uint8_t *ct = NULL;
+    size_t sender_len, channel_len, ad_len, ct_len;
+    sqlite3_stmt *st;
+    int rc, same;
+
+    if (!s)
+        return LIA_ERR_INVALID;
+    rc = sdb_ready(&s->d, 1);
+    if (rc != 0)
+        return rc;
+    if (!m || m->delivery_seq == 0 || m->delivery_seq > INT64_MAX || m->sender_seq > INT64_MAX ||
+        m->created_at_ms > INT64_MAX || m->received_at_ms > INT64_MAX ||
+        (!m->payload && m->payload_len) || !lia_node_id_valid(m->sender))
+        return LIA_ERR_INVALID;
+    channel_len = strnlen(m->channel, sizeof m->channel);
+    if (channel_len > LIA_CHANNEL_MAX || !lia_text_valid(m->channel, channel_len))
+        return LIA_ERR_INVALID;
+    if (m->payload_len > LIA_ENVELOPE_MAX)
+        return LIA_ERR_TOO_LARGE;
+    sender_len = strlen(m->sender);
+
+    rc = inbox_existing(s, m->delivery_seq, m->message_id, &same);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        return same ? 0 : LIA_ERR_EXISTS;
+
+    ct_len = m->payload_len + LIA_AEAD_TAG_BYTES;
+    ct = malloc(ct_len);
+    if (!ct)
+        return LIA_ERR_NOMEM;
+    randombytes_buf(nonce, sizeof nonce);
+    ad_len = inbox_ad(ad, m->delivery_seq, m->message_id, m->sender_seq, m->created_at_ms,
+                      m->received_at_ms, m->sender, sender_len, m->channel, channel_len);
+    rc = lia_symkey_encrypt(s->key, nonce, ad, ad_len, m->payload, m->payload_len, ct);
+    if (rc != 0)
+        goto fail;
+    st = s->d.st[N_IN_ADD];
+    rc = st_bound(&s->d, st,
+                  bind_u64(st, 1, m->delivery_seq) |
+                      sqlite3_bind_text(st, 2, m->sender, (int)sender_len, SQLITE_STATIC) |
+                      sqlite3_bind_text(st, 3, m->channel, (int)channel_len, SQLITE_STATIC) |
+                      bind_u64(st, 4, m->sender_seq) | bind_u64(st, 5, m->created_at_ms) |
+                      bind_u64(st, 6, m->received_at_ms) |
+                      bind_blob(st, 7, m->message_id, LIA_MESSAGE_ID_BYTES) |
+                      bind_blob(st, 8, nonce, sizeof nonce) | bind_blob(st, 9, ct, ct_len),
+                  "inbox add");
+    if (rc == 0)
+        rc = st_exec(&s->d, st, "inbox add");
+    if (rc != 0)
+        goto fail;
+    if (m->delivery_seq > s->cursor)
+        s->cursor = m->delivery_seq;
+fail:
+    free(ct);
+    return rc;
+}
+
+/* The durable inbox cursor: the highest delivery sequence stored (message or refusal) by a
+ * committed group; what the node may acknowledge to the broker. */
+int lia_nstore_cursor(lia_nstore_t *s, uint64_t *cursor)
+{
+    int rc;
+    if (!s || !cursor)
+        return LIA_ERR_INVALID;
+    *cursor = 0;
+    rc = sdb_ready(&s->d, 0);
+    if (rc == 0)
+        *cursor = s->c_cursor;
+    return rc;
+}
+
+/*
+ * In a group: records that delivery_seq (>= 1) was refused, with a reason (valid text of
+ * 1..LIA_NSTORE_REASON_MAX bytes, e.g. lia_errname), and moves the cursor up to it. Refusing
+ * the same delivery again is a no-op; a delivery that holds a message is LIA_ERR_EXISTS.
+ */
+int lia_nstore_inbox_refused(lia_nstore_t *s, uint64_t delivery_seq, const char *reason)
+{
+    sqlite3_stmt *st;
+    size_t len;
+    int rc, same;
+
+    if (!s)
+        return LIA_ERR_INVALID;
+    rc = sdb_ready(&s->d, 1);
+    if (rc != 0)
+        return rc;
+    if (delivery_seq == 0 || delivery_seq > INT64_MAX || !reason)
+        return LIA_ERR_INVALID;
+    len = strnlen(reason, LIA_NSTORE_REASON_MAX + 1);
+    if (len == 0 || len > LIA_NSTORE_REASON_MAX || !lia_text_valid(reason, len))
+        return LIA_ERR_INVALID;
+    rc = inbox_existing(s, delivery_seq, NULL, &same);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        return same ? 0 : LIA_ERR_EXISTS;
+    st = s->d.st[N_IN_REFUSE];
+    rc = st_bound(&s->d, st,
+                  bind_u64(st, 1, delivery_seq) |
+                      sqlite3_bind_text(st, 2, reason, (int)len, SQLITE_STATIC),
+                  "inbox refused");
+    if (rc == 0)
+        rc = st_exec(&s->d, st, "inbox refused");
+    if (rc == 0 && delivery_seq > s->cursor)
+        s->cursor = delivery_seq;
+    return rc;
+}
+
+/* Wipes and frees the payloads of n messages. Accepts NULL. */
+void lia_nstore_msgs_free(lia_nstore_msg *m, size_t n)
+{
+    for (size_t i = 0; m && i < n; i++) {
+        if (m[i].payload) {
+            sodium_memzero(m[i].payload, m[i].payload_len);
+            free(m[i].payload);
+        }
+        m[i].payload = NULL;
+        m[i].payload_len = 0;
+    }
+}
+
+/* Reads one inbox row into *m, checking every stored field and decrypting the payload
+ * (LIA_ERR_DECODE for a malformed row, LIA_ERR_DECRYPT if the tag fails). */
+static int inbox_row(lia_nstore_t *s, sqlite3_stmt *st, lia_nstore_msg *m)
+{
+    uint8_t ad[AD_INBOX_MAX];
+    const unsigned char *sender, *channel;
+    const void *nonce, *ct;
+    int sender_len, channel_len, ct_len, rc;
+    size_t ad_len;
+
+    memset(m, 0, sizeof *m);
+    if (col_u64(st, 0, &m->delivery_seq) != 0 || col_u64(st, 3, &m->sender_seq) != 0 ||
+        col_u64(st, 4, &m->created_at_ms) != 0 || col_u64(st, 5, &m->received_at_ms) != 0)
+        return LIA_ERR_DECODE;
+    sender = sqlite3_column_text(st, 1);
+    sender_len = sqlite3_column_bytes(st, 1);
+    channel = sqlite3_column_text(st, 2);
+    channel_len = sqlite3_column_bytes(st, 2);
+    if (!sender || sender_len > LIA_NODE_ID_MAX || !channel || channel_len > LIA_CHANNEL_MAX ||
+        sqlite3_column_bytes(st, 6) != LIA_MESSAGE_ID_BYTES ||
+        sqlite3_column_bytes(st, 7) != LIA_NONCE_BYTES)
+        return LIA_ERR_DECODE;
+    memcpy(m->sender, sender, (size_t)sender_len);
+    m->sender[sender_len] = '\0';
+    memcpy(m->channel, channel, (size_t)channel_len);
+    m->channel[channel_len] = '\0';
+    if (!lia_node_id_valid(m->sender) || strlen(m->channel) != (size_t)channel_len)
+        return LIA_ERR_DECODE;
+    memcpy(m->message_id, sqlite3_column_blob(st, 6), LIA_MESSAGE_ID_BYTES);
+    nonce = sqlite3_column_blob(st, 7);
+    ct = sqlite3_column_blob(st, 8);
+    ct_len = sqlite3_column_bytes(st, 8);
+    if (!nonce || !ct || ct_len < LIA_AEAD_TAG_BYTES ||
+        (size_t)ct_len > LIA_ENVELOPE_MAX + LIA_AEAD_TAG_BYTES)
+        return LIA_ERR_DECODE;
+    m->payload_len = (size_t)ct_len - LIA_AEAD_TAG_BYTES;
+    m->payload = malloc(m->payload_len ? m->payload_len : 1);
+    if (!m->payload)
+        return LIA_ERR_NOMEM;
+    ad_len =
+        inbox_ad(ad, m->delivery_seq, m->message_id, m->sender_seq, m->created_at_ms,
+                 m->received_at_ms, m->sender, (size_t)sender_len, m->channel, (size_t)channel_len);
+    rc = lia_symkey_decrypt(s->key, nonce, ad, ad_len, ct, (size_t)ct_len, m->payload);
+    if (rc != 0) {
+        log_err("%s: inbox delivery %llu does not decrypt with the storage key", s->d.what,
+                (unsigned long long)m->delivery_seq);
+        lia_nstore_msgs_free(m, 1);
+        return rc;
+    }
+    return 0;
+}
+
+/*
+ * Up to max stored messages with delivery_seq > after, in delivery order, restricted to one
+ * channel if channel is not NULL ("" selects direct messages); refusals are skipped. Payloads
+ * are decrypted (owned by the caller: lia_nstore_msgs_free). A row that fails to decrypt fails
+ * the whole call with LIA_ERR_DECRYPT and returns nothing.
+ */
+int lia_nstore_inbox_list(lia_nstore_t *s, uint64_t after, const char *channel, size_t max,
+                          lia_nstore_msg *out, size_t *n)
+{
+    sqlite3_stmt *st;
+    size_t got = 0;
+    int rc, src;
+
+    if (!n)
+        return LIA_ERR_INVALID;
+    *n = 0;
+    if (!s || (!out && max))
+        return LIA_ERR_INVALID;
+    rc = sdb_ready(&s->d, 0);
+    if (rc != 0 || max == 0)
+        return rc;
+    if (channel && strnlen(channel, LIA_CHANNEL_MAX + 1) > LIA_CHANNEL_MAX)
+        return LIA_ERR_INVALID;
+    if (max > INT64_MAX)
+        max = INT64_MAX;
+    st = s->d.st[channel ? N_IN_LIST_CH : N_IN_LIST];
+    rc = st_bound(&s->d, st,
+                  bind_u64(st, 1, after) | bind_u64(st, 2, max) |
+                      (channel ? sqlite3_bind_text(st, 3, channel, -1, SQLITE_STATIC) : SQLITE_OK),
+                  "inbox list");
+    if (rc != 0)
+        return rc;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (got == max)
+            break;
+        rc = inbox_row(s, st, &out[got]);
+        if (rc != 0)
+            goto fail;
+        got++;
+    }
+    if (src != SQLITE_ROW && src != SQLITE_DONE) {
+        rc = sdb_fail(&s->d, src, "inbox list");
+        goto fail;
+    }
+    st_reset(st);
+    *n = got;
+    return 0;
+fail:
+    st_reset(st);
+    lia_nstore_msgs_free(out, got);
+    return rc;
+}
+
+/* Checks a state key: 1..LIA_NSTORE_STATE_KEY_MAX bytes of valid text. */
+static int state_key_ok(const char *key, size_t *len)
+{
+    if (!key)
+        return 0;
+    *len = strnlen(key, LIA_NSTORE_STATE_KEY_MAX + 1);
+    return *len > 0 && *len <= LIA_NSTORE_STATE_KEY_MAX && lia_text_valid(key, *len);
+}
+
+/*
+ * In a group: sets key to val (0..LIA_NSTORE_STATE_MAX bytes, LIA_ERR_TOO_LARGE beyond),
+ * replacing any previous value. The value is encrypted at rest with the storage key, bound to
+ * its key name.
+ */
+int lia_nstore_state_put(lia_nstore_t *s, const char *key, const uint8_t *val, size_t len)
+{
+    uint8_t ad[AD_STATE_MAX], nonce[LIA_NONCE_BYTES];
+    uint8_t *ct = NULL;
+    size_t key_len, ad_len;
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!s)
+        return LIA_ERR_INVALID;
+    rc = sdb_ready(&s->d, 1);
+    if (rc != 0)
+        return rc;
+    if (!state_key_ok(key, &key_len) || (!val && len))
+        return LIA_ERR_INVALID;
+    if (len > LIA_NSTORE_STATE_MAX)
+        return LIA_ERR_TOO_LARGE;
+    ct = malloc(len + LIA_AEAD_TAG_BYTES);
+    if (!ct)
+        return LIA_ERR_NOMEM;
+    randombytes_buf(nonce, sizeof nonce);
+    ad_len = state_ad(ad, key, key_len);
+    rc = lia_symkey_encrypt(s->key, nonce, ad, ad_len, val, len, ct);
+    if (rc != 0)
+        goto fail;
+    st = s->d.st[N_STATE_PUT];
+    rc = st_bound(&s->d, st,
+                  sqlite3_bind_text(st, 1, key, (int)key_len, SQLITE_STATIC) |
+                      bind_blob(st, 2, nonce, sizeof nonce) |
+                      bind_blob(st, 3, ct, len + LIA_AEAD_TAG_BYTES),
+                  "state put");
+    if (rc == 0)
+        rc = st_exec(&s->d, st, "state put");
+fail:
+    free(ct);
+    return rc;
+}
+
+/*
+ * The value of key in a new malloc'd buffer (*len may be 0; the buffer is then 1 byte), as
+ * seen by this handle (including its open group). LIA_ERR_NOT_FOUND if unset, LIA_ERR_DECRYPT
+ * if the stored value was altered, LIA_ERR_DECODE if malformed.
+ */
+int lia_nstore_state_get(lia_nstore_t *s, const char *key, uint8_t **val, size_t *len)
+{
+    uint8_t ad[AD_STATE_MAX];
+    uint8_t *pt = NULL;
+    size_t key_len, ad_len;
+    sqlite3_stmt *st;
+    const void *nonce, *ct;
+    int rc, ct_len;
+
+    if (!val || !len)
+        return LIA_ERR_INVALID;
+    *val = NULL;
+    *len = 0;
+    if (!s)
+        return LIA_ERR_INVALID;
+    rc = sdb_ready(&s->d, 0);
+    if (rc != 0)
+        return rc;
+    if (!state_key_ok(key, &key_len))
+        return LIA_ERR_INVALID;
+    st = s->d.st[N_STATE_GET];
+    rc = st_bound(&s->d, st, sqlite3_bind_text(st, 1, key, (int)key_len, SQLITE_STATIC),
+                  "state get");
+    if (rc != 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        rc = LIA_ERR_NOT_FOUND;
+        goto fail;
+    }
+    if (rc != SQLITE_ROW) {
+        rc = sdb_fail(&s->d, rc, "state get");
+        goto fail;
+    }
+    nonce = sqlite3_column_blob(st, 0);
+    ct = sqlite3_column_blob(st, 1);
+    ct_len = sqlite3_column_bytes(st, 1);
+    if (!nonce || sqlite3_column_bytes(st, 0) != LIA_NONCE_BYTES || !ct ||
+        ct_len < LIA_AEAD_TAG_BYTES || (size_t)ct_len > LIA_NSTORE_STATE_MAX + LIA_AEAD_TAG_BYTES) {
+        rc = LIA_ERR_DECODE;
+        goto fail;
+    }
+    pt = malloc((size_t)ct_len - LIA_AEAD_TAG_BYTES + 1);
+    if (!pt) {
+        rc = LIA_ERR_NOMEM;
+        goto fail;
+    }
+    ad_len = state_ad(ad, key, key_len);
+    rc = lia_symkey_decrypt(s->key, nonce, ad, ad_len, ct, (size_t)ct_len, pt);
+    if (rc != 0) {
+        log_err("%s: state value does not decrypt with the storage key", s->d.what);
+        goto fail;
+    }
+    st_reset(st);
+    *val = pt;
+    *len = (size_t)ct_len - LIA_AEAD_TAG_BYTES;
+    return 0;
+fail:
+    st_reset(st);
+    free(pt);
+    return rc;
+}

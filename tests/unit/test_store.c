@@ -1,0 +1,934 @@
+/* Broker log and node store: round trips, sequences, duplicates, cursors, durability across
+ * close/reopen and simulated crashes (fork + _exit), file checks, bounds, encryption at rest,
+ * and the failed state after a write error (RLIMIT_FSIZE in a child). */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "error.h"
+#include "log.h"
+#include "store.h"
+#include "testutil.h"
+#include "vault.h"
+
+#define ENV_LEN 300
+
+static void mid(uint64_t n, uint8_t out[LIA_MESSAGE_ID_BYTES])
+{
+    memset(out, 0xa5, LIA_MESSAGE_ID_BYTES);
+    memcpy(out, &n, sizeof n);
+}
+
+/* Envelope bytes that encode n, so that a fetch can be checked against what was appended. */
+static void env_of(uint64_t n, uint8_t out[ENV_LEN])
+{
+    for (size_t i = 0; i < ENV_LEN; i++)
+        out[i] = (uint8_t)(n * 31 + i);
+}
+
+static int env_is(const lia_bstore_item *it, uint64_t n)
+{
+    uint8_t e[ENV_LEN];
+    env_of(n, e);
+    return it->len == ENV_LEN && memcmp(it->data, e, ENV_LEN) == 0;
+}
+
+/* Appends message n to the given recipients (in the open group), expecting no duplicate. */
+static void append(lia_bstore_t *s, uint64_t n, const char *const *rcpt, size_t k)
+{
+    uint8_t id[LIA_MESSAGE_ID_BYTES], e[ENV_LEN];
+    int dup = -1;
+    mid(n, id);
+    env_of(n, e);
+    assert_int_equal(lia_bstore_append(s, id, "sender", e, ENV_LEN, rcpt, k, &dup), 0);
+    assert_int_equal(dup, 0);
+}
+
+static const char *store_path(const char *tag)
+{
+    return tu_path(tu_mkdtemp(tag), "store.db");
+}
+
+static void test_bstore_round_trip(void **state)
+{
+    const char *ab[] = {"node-a", "node-b"}, *abc[] = {"node-a", "node-b", "node-c"};
+    const char *c[] = {"node-c"};
+    lia_bstore_item items[16];
+    lia_bstore_t *s;
+    uint64_t cur, head;
+    size_t n;
+    (void)state;
+
+    assert_int_equal(lia_bstore_open(store_path("bstore-rt"), &s), 0);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    append(s, 1, ab, 2);
+    append(s, 2, abc, 3);
+    append(s, 3, c, 1);
+    append(s, 4, abc, 3);
+    /* Not durable yet: invisible to fetch and to the durable head. */
+    assert_int_equal(lia_bstore_fetch(s, "node-a", 0, 16, items, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(lia_bstore_cursor(s, "node-a", &cur, &head), 0);
+    assert_int_equal(head, 0);
+    assert_int_equal(lia_bstore_commit(s), 0);
+
+    /* node-a: 1, 2, 4 as seq 1, 2, 3; node-c: 2, 3, 4 as seq 1, 2, 3. */
+    assert_int_equal(lia_bstore_fetch(s, "node-a", 0, 16, items, &n), 0);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(items[i].seq, i + 1);
+    assert_true(env_is(&items[0], 1) && env_is(&items[1], 2) && env_is(&items[2], 4));
+    lia_bstore_items_free(items, n);
+    assert_int_equal(lia_bstore_fetch(s, "node-c", 1, 16, items, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(items[0].seq, 2);
+    assert_true(env_is(&items[0], 3) && env_is(&items[1], 4));
+    lia_bstore_items_free(items, n);
+    /* max bounds the answer. */
+    assert_int_equal(lia_bstore_fetch(s, "node-b", 0, 2, items, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(items[1].seq, 2);
+    lia_bstore_items_free(items, n);
+    /* An unknown node has an empty stream. */
+    assert_int_equal(lia_bstore_fetch(s, "node-z", 0, 16, items, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(lia_bstore_cursor(s, "node-z", &cur, &head), 0);
+    assert_int_equal(cur + head, 0);
+
+    /* Acks: node-a takes everything; node-b and node-c still get the shared envelopes. */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-a", 3), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-c", 1), 0);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(lia_bstore_cursor(s, "node-a", &cur, &head), 0);
+    assert_int_equal(cur, 3);
+    assert_int_equal(head, 3);
+    assert_int_equal(lia_bstore_fetch(s, "node-a", 0, 16, items, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(lia_bstore_fetch(s, "node-b", 0, 16, items, &n), 0);
+    assert_int_equal(n, 3);
+    assert_true(env_is(&items[0], 1) && env_is(&items[1], 2) && env_is(&items[2], 4));
+    lia_bstore_items_free(items, n);
+    assert_int_equal(lia_bstore_fetch(s, "node-c", 0, 16, items, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(items[0].seq, 2);
+    lia_bstore_items_free(items, n);
+
+    /* Everyone acknowledges: the envelopes are collected, the streams go on from their head. */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-b", 3), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-c", 3), 0);
+    append(s, 5, abc, 3);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(lia_bstore_fetch(s, "node-c", 0, 16, items, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(items[0].seq, 4);
+    assert_true(env_is(&items[0], 5));
+    lia_bstore_items_free(items, n);
+    lia_bstore_close(&s);
+    assert_null(s);
+    lia_bstore_close(NULL);
+}
+
+static void test_bstore_contiguous(void **state)
+{
+    const char *nodes[] = {"n0", "n1", "n2", "n3", "n4"};
+    lia_bstore_item items[200];
+    uint64_t expect[5] = {0};
+    lia_bstore_t *s;
+    size_t n;
+    (void)state;
+
+    assert_int_equal(lia_bstore_open(store_path("bstore-seq"), &s), 0);
+    for (uint64_t g = 0; g < 10; g++) {
+        assert_int_equal(lia_bstore_begin(s), 0);
+        for (uint64_t i = 0; i < 20; i++) {
+            uint64_t m = g * 20 + i;
+            /* Recipients: a varying window of the five nodes. */
+            size_t first = (size_t)(m % 5), k = 1 + (size_t)(m % 3);
+            if (first + k > 5)
+                first = 5 - k;
+            append(s, m, nodes + first, k);
+            for (size_t j = first; j < first + k; j++)
+                expect[j]++;
+        }
+        assert_int_equal(lia_bstore_commit(s), 0);
+    }
+    for (size_t j = 0; j < 5; j++) {
+        uint64_t cur, head;
+        assert_int_equal(lia_bstore_fetch(s, nodes[j], 0, 200, items, &n), 0);
+        assert_int_equal(n, expect[j]);
+        for (size_t i = 0; i < n; i++)
+            assert_int_equal(items[i].seq, i + 1);
+        lia_bstore_items_free(items, n);
+        assert_int_equal(lia_bstore_cursor(s, nodes[j], &cur, &head), 0);
+        assert_int_equal(head, expect[j]);
+        assert_int_equal(cur, 0);
+    }
+    lia_bstore_close(&s);
+}
+
+static void test_bstore_duplicates(void **state)
+{
+    const char *a[] = {"node-a"}, *b[] = {"node-b"};
+    uint8_t id[LIA_MESSAGE_ID_BYTES], e[ENV_LEN];
+    lia_bstore_item items[4];
+    lia_bstore_t *s;
+    uint64_t cur, head;
+    size_t n;
+    int dup;
+    (void)state;
+
+    assert_int_equal(lia_bstore_open(store_path("bstore-dup"), &s), 0);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    append(s, 7, a, 1);
+    mid(7, id);
+    env_of(99, e);
+    /* Same group, then later groups: still a duplicate, nothing stored, no sequence used. */
+    assert_int_equal(lia_bstore_append(s, id, "sender", e, ENV_LEN, b, 1, &dup), 0);
+    assert_int_equal(dup, 1);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    dup = 0;
+    assert_int_equal(lia_bstore_append(s, id, "sender", e, ENV_LEN, a, 1, &dup), 0);
+    assert_int_equal(dup, 1);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(lia_bstore_cursor(s, "node-a", &cur, &head), 0);
+    assert_int_equal(head, 1);
+    assert_int_equal(lia_bstore_cursor(s, "node-b", &cur, &head), 0);
+    assert_int_equal(head, 0);
+    assert_int_equal(lia_bstore_fetch(s, "node-a", 0, 4, items, &n), 0);
+    assert_int_equal(n, 1);
+    assert_true(env_is(&items[0], 7));
+    lia_bstore_items_free(items, n);
+
+    lia_bstore_close(&s);
+}
+
+static void test_bstore_duplicate_after_gc(void **state)
+{
+    const char *a[] = {"node-a"};
+    uint8_t id[LIA_MESSAGE_ID_BYTES], e[ENV_LEN];
+    const char *path = store_path("bstore-gc");
+    lia_bstore_item items[4];
+    lia_bstore_t *s;
+    uint64_t cur, head;
+    size_t n;
+    int dup = 0;
+    (void)state;
+
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    append(s, 1, a, 1);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-a", 1), 0);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    lia_bstore_close(&s);
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    mid(1, id);
+    env_of(1, e);
+    assert_int_equal(lia_bstore_append(s, id, "sender", e, ENV_LEN, a, 1, &dup), 0);
+    assert_int_equal(dup, 1);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(lia_bstore_cursor(s, "node-a", &cur, &head), 0);
+    assert_int_equal(cur, 1);
+    assert_int_equal(head, 1);
+    assert_int_equal(lia_bstore_fetch(s, "node-a", 0, 4, items, &n), 0);
+    assert_int_equal(n, 0);
+    lia_bstore_close(&s);
+}
+
+static void test_bstore_cursor_monotonic(void **state)
+{
+    const char *a[] = {"node-a"};
+    lia_bstore_item items[8];
+    lia_bstore_t *s;
+    uint64_t cur, head;
+    size_t n;
+    (void)state;
+
+    assert_int_equal(lia_bstore_open(store_path("bstore-cur"), &s), 0);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    for (uint64_t i = 1; i <= 5; i++)
+        append(s, i, a, 1);
+    /* Acknowledging what is not durable yet is refused. */
+    assert_int_equal(lia_bstore_ack(s, "node-a", 1), LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    /* Outside a group: refused. */
+    assert_int_equal(lia_bstore_ack(s, "node-a", 3), LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(lia_bstore_begin(s), LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_ack(s, "node-a", 3), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-a", 2), 0); /* lower: no-op */
+    assert_int_equal(lia_bstore_ack(s, "node-a", 6), LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_ack(s, "node-x", 1), LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_ack(s, "Bad Id", 1), LIA_ERR_INVALID);
+    /* The durable cursor moves only at commit. */
+    assert_int_equal(lia_bstore_cursor(s, "node-a", &cur, &head), 0);
+    assert_int_equal(cur, 0);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(lia_bstore_commit(s), LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_cursor(s, "node-a", &cur, &head), 0);
+    assert_int_equal(cur, 3);
+    assert_int_equal(head, 5);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-a", 1), 0);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(lia_bstore_cursor(s, "node-a", &cur, &head), 0);
+    assert_int_equal(cur, 3);
+    /* What is above the cursor is still there, in order. */
+    assert_int_equal(lia_bstore_fetch(s, "node-a", 0, 8, items, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(items[0].seq, 4);
+    assert_true(env_is(&items[0], 4) && env_is(&items[1], 5));
+    lia_bstore_items_free(items, n);
+    lia_bstore_close(&s);
+}
+
+static void test_bstore_reopen(void **state)
+{
+    const char *ab[] = {"node-a", "node-b"};
+    const char *path = store_path("bstore-reopen");
+    lia_bstore_item items[8];
+    lia_bstore_t *s;
+    uint64_t cur, head;
+    size_t n;
+    (void)state;
+
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    for (uint64_t i = 1; i <= 4; i++)
+        append(s, i, ab, 2);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-b", 2), 0);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    /* An open group at close is rolled back. */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    append(s, 100, ab, 2);
+    lia_bstore_close(&s);
+
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(lia_bstore_fetch(s, "node-a", 0, 8, items, &n), 0);
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(items[i].seq, i + 1);
+        assert_true(env_is(&items[i], i + 1));
+    }
+    lia_bstore_items_free(items, n);
+    assert_int_equal(lia_bstore_cursor(s, "node-b", &cur, &head), 0);
+    assert_int_equal(cur, 2);
+    assert_int_equal(head, 4);
+    /* The streams continue where the durable heads are. */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    append(s, 5, ab, 2);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(lia_bstore_fetch(s, "node-b", 0, 8, items, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(items[0].seq, 3);
+    assert_int_equal(items[2].seq, 5);
+    assert_true(env_is(&items[2], 5));
+    lia_bstore_items_free(items, n);
+    lia_bstore_close(&s);
+}
+
+/* In a child: opens path, appends messages first..first+count-1 to node-a in one group,
+ * commits if told to, then _exit()s without closing (a crash). Exit status 0 if every call
+ * succeeded. */
+static void crash_child(const char *path, uint64_t first, uint64_t count, int commit)
+{
+    const char *a[] = {"node-a"};
+    uint8_t id[LIA_MESSAGE_ID_BYTES], e[ENV_LEN];
+    lia_bstore_t *s;
+    int dup;
+    if (lia_bstore_open(path, &s) != 0 || lia_bstore_begin(s) != 0)
+        _exit(10);
+    for (uint64_t i = first; i < first + count; i++) {
+        mid(i, id);
+        env_of(i, e);
+        if (lia_bstore_append(s, id, "sender", e, ENV_LEN, a, 1, &dup) != 0 || dup)
+            _exit(11);
+    }
+    if (commit && lia_bstore_commit(s) != 0)
+        _exit(12);
+    _exit(0);
+}
+
+static void run_child(const char *path, uint64_t first, uint64_t count, int commit)
+{
+    int status = -1;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        crash_child(path, first, count, commit);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_bstore_crash(void **state)
+{
+    const char *path = store_path("bstore-crash");
+    lia_bstore_item items[64];
+    lia_bstore_t *s;
+    uint64_t cur, head;
+    size_t n;
+    (void)state;
+
+    /* A child commits 10 messages and dies: they are there. */
+    run_child(path, 1, 10, 1);
+    /* A child appends 3000 (enough to spill pages into the WAL) without commit and dies. */
+    run_child(path, 1000, 3000, 0);
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(lia_bstore_cursor(s, "node-a", &cur, &head), 0);
+    assert_int_equal(head, 10);
+    assert_int_equal(lia_bstore_fetch(s, "node-a", 0, 64, items, &n), 0);
+    assert_int_equal(n, 10);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(items[i].seq, i + 1);
+        assert_true(env_is(&items[i], i + 1));
+    }
+    lia_bstore_items_free(items, n);
+    lia_bstore_close(&s);
+    /* The lost group's sequences are handed out again: nobody ever saw them. */
+    run_child(path, 20, 2, 1);
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(lia_bstore_fetch(s, "node-a", 10, 64, items, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(items[0].seq, 11);
+    assert_true(env_is(&items[0], 20) && env_is(&items[1], 21));
+    lia_bstore_items_free(items, n);
+    lia_bstore_close(&s);
+}
+
+static void test_bstore_file_checks(void **state)
+{
+    const char *dir = tu_mkdtemp("bstore-file");
+    const char *path = tu_path(dir, "b.db");
+    lia_bstore_t *s, *s2;
+    lia_nstore_t *ns;
+    lia_symkey_t *key;
+    struct stat st;
+    (void)state;
+
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    /* One handle at a time. */
+    assert_int_equal(lia_bstore_open(path, &s2), LIA_ERR_STORAGE);
+    assert_null(s2);
+    lia_bstore_close(&s);
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(lia_bstore_open(path, &s), LIA_ERR_PERMISSION);
+    assert_null(s);
+    assert_int_equal(chmod(path, 0600), 0);
+    /* A broker log is not a node store, and a non-SQLite file is refused. */
+    assert_int_equal(lia_symkey_generate(&key), 0);
+    assert_int_equal(lia_nstore_open(path, key, &ns), LIA_ERR_WRONG_KIND);
+    tu_write_file(tu_path(dir, "junk.db"),
+                  "this is not a database at all, not even close......"
+                  "................................................",
+                  100, 0600);
+    assert_int_equal(lia_bstore_open(tu_path(dir, "junk.db"), &s), LIA_ERR_WRONG_KIND);
+    assert_int_equal(lia_bstore_open(dir, &s), LIA_ERR_WRONG_KIND);
+    assert_int_equal(lia_bstore_open(tu_path(dir, "missing/x.db"), &s), LIA_ERR_IO);
+    lia_symkey_destroy(&key);
+}
+
+static void test_bstore_version(void **state)
+{
+    const char *path = store_path("bstore-ver");
+    lia_bstore_t *s;
+    uint8_t *buf;
+    size_t len;
+    (void)state;
+
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    lia_bstore_close(&s); /* checkpoints the WAL into the file and removes it */
+    buf = tu_read_file(path, &len);
+    assert_true(len >= 100);
+    /* The header's user_version (offset 60, big-endian) is 1; make it 99. */
+    assert_int_equal(buf[63], 1);
+    buf[63] = 99;
+    tu_write_file(path, buf, len, 0600);
+    assert_int_equal(lia_bstore_open(path, &s), LIA_ERR_VERSION);
+    assert_null(s);
+    buf[63] = 1;
+    tu_write_file(path, buf, len, 0600);
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    lia_bstore_close(&s);
+    free(buf);
+}
+
+static void test_bstore_bounds(void **state)
+{
+    const char *a[] = {"node-a"}, *twice[] = {"node-a", "node-b", "node-a"};
+    const char *bad[] = {"node-a", "Node-B"};
+    uint8_t id[LIA_MESSAGE_ID_BYTES], e[ENV_LEN];
+    const char **many;
+    char(*names)[16];
+    lia_bstore_t *s;
+    uint64_t cur, head;
+    int dup;
+    (void)state;
+
+    mid(1, id);
+    env_of(1, e);
+    assert_int_equal(lia_bstore_open(store_path("bstore-bounds"), &s), 0);
+    /* Outside a group. */
+    assert_int_equal(lia_bstore_append(s, id, "sender", e, ENV_LEN, a, 1, &dup), LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(
+        lia_bstore_append(s, id, "sender", e, (size_t)LIA_ENVELOPE_MAX + 1, a, 1, &dup),
+        LIA_ERR_TOO_LARGE);
+    assert_int_equal(lia_bstore_append(s, id, "sender", e, 0, a, 1, &dup), LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_append(s, id, "sender", e, ENV_LEN, a, 0, &dup), LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_append(s, id, "sender", e, ENV_LEN, a,
+                                       (size_t)LIA_BSTORE_RECIPIENTS_MAX + 1, &dup),
+                     LIA_ERR_TOO_LARGE);
+    assert_int_equal(lia_bstore_append(s, id, "sender", e, ENV_LEN, twice, 3, &dup),
+                     LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_append(s, id, "sender", e, ENV_LEN, bad, 2, &dup), LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_append(s, id, "", e, ENV_LEN, a, 1, &dup), LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_append(s, id, NULL, e, ENV_LEN, a, 1, &dup), LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_fetch(s, "NOPE", 0, 1, NULL, &(size_t){0}), LIA_ERR_INVALID);
+    /* None of that stored anything: the id is still free and node-a starts at 1. */
+    append(s, 1, a, 1);
+    /* A channel fan-out larger than LIA_RECIPIENTS_MAX. */
+    many = calloc(2000, sizeof *many);
+    names = calloc(2000, sizeof *names);
+    assert_non_null(many);
+    assert_non_null(names);
+    for (size_t i = 0; i < 2000; i++) {
+        snprintf(names[i], sizeof names[i], "m%zu", i);
+        many[i] = names[i];
+    }
+    append(s, 2, many, 2000);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(lia_bstore_cursor(s, "node-a", &cur, &head), 0);
+    assert_int_equal(head, 1);
+    assert_int_equal(lia_bstore_cursor(s, "m1999", &cur, &head), 0);
+    assert_int_equal(head, 1);
+    free(many);
+    free(names);
+    lia_bstore_close(&s);
+}
+
+/* In a child: a store whose file may not grow (RLIMIT_FSIZE) must fail at the first write that
+ * reaches the disk, and stay failed. Exit 0 if it behaved. */
+static void full_child(const char *path)
+{
+    const char *a[] = {"node-a"};
+    struct rlimit rl = {64 << 10, 64 << 10};
+    uint8_t id[LIA_MESSAGE_ID_BYTES];
+    uint8_t *e = calloc(1, 256 << 10);
+    lia_bstore_t *s;
+    int dup, rc = 0;
+    uint64_t cur, head;
+
+    if (!e || lia_bstore_open(path, &s) != 0)
+        _exit(10);
+    signal(SIGXFSZ, SIG_IGN);
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+        _exit(11);
+    if (lia_bstore_begin(s) != 0)
+        _exit(12);
+    for (uint64_t i = 0; i < 64 && rc == 0; i++) {
+        mid(i, id);
+        rc = lia_bstore_append(s, id, "sender", e, 256 << 10, a, 1, &dup);
+    }
+    if (rc == 0)
+        rc = lia_bstore_commit(s);
+    if (rc != LIA_ERR_STORAGE)
+        _exit(13);
+    if (lia_bstore_begin(s) != LIA_ERR_STORAGE ||
+        lia_bstore_cursor(s, "node-a", &cur, &head) != LIA_ERR_STORAGE)
+        _exit(14);
+    lia_bstore_close(&s);
+    free(e);
+    _exit(0);
+}
+
+static void test_bstore_failed_state(void **state)
+{
+    const char *path = store_path("bstore-full");
+    lia_bstore_t *s;
+    uint64_t cur, head;
+    int status = -1;
+    pid_t pid;
+    (void)state;
+
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        full_child(path);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(lia_bstore_cursor(s, "node-a", &cur, &head), 0);
+    assert_int_equal(head, 0);
+    lia_bstore_close(&s);
+}
+
+/* ---------------- node store ---------------- */
+
+static lia_symkey_t *new_key(void)
+{
+    lia_symkey_t *k;
+    assert_int_equal(lia_symkey_generate(&k), 0);
+    return k;
+}
+
+static void test_nstore_outbox(void **state)
+{
+    const char *path = store_path("nstore-out");
+    uint8_t id[LIA_MESSAGE_ID_BYTES], e[ENV_LEN];
+    lia_symkey_t *key = new_key();
+    lia_nstore_out out[8];
+    lia_nstore_t *s;
+    uint64_t ids[4], count, last;
+    size_t n;
+    (void)state;
+
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    mid(1, id);
+    env_of(1, e);
+    assert_int_equal(lia_nstore_outbox_add(s, id, e, ENV_LEN, &ids[0]), LIA_ERR_INVALID);
+    assert_int_equal(lia_nstore_begin(s), 0);
+    for (uint64_t i = 1; i <= 3; i++) {
+        mid(i, id);
+        env_of(i, e);
+        assert_int_equal(lia_nstore_outbox_add(s, id, e, ENV_LEN, &ids[i - 1]), 0);
+    }
+    assert_true(ids[0] < ids[1] && ids[1] < ids[2]);
+    mid(2, id);
+    assert_int_equal(lia_nstore_outbox_add(s, id, e, ENV_LEN, NULL), LIA_ERR_EXISTS);
+    assert_int_equal(lia_nstore_outbox_add(s, id, e, (size_t)LIA_ENVELOPE_MAX + 1, NULL),
+                     LIA_ERR_TOO_LARGE);
+    assert_int_equal(lia_nstore_commit(s), 0);
+
+    assert_int_equal(lia_nstore_begin(s), 0);
+    assert_int_equal(lia_nstore_outbox_ack(s, id), 0);
+    assert_int_equal(lia_nstore_outbox_ack(s, id), 0); /* idempotent */
+    assert_int_equal(lia_nstore_commit(s), 0);
+    assert_int_equal(lia_nstore_outbox_count(s, &count), 0);
+    assert_int_equal(count, 2);
+    lia_nstore_close(&s);
+
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_outbox_pending(s, 0, 8, out, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0].id, ids[0]);
+    assert_int_equal(out[1].id, ids[2]);
+    mid(3, id);
+    env_of(3, e);
+    assert_memory_equal(out[1].message_id, id, LIA_MESSAGE_ID_BYTES);
+    assert_int_equal(out[1].len, ENV_LEN);
+    assert_memory_equal(out[1].data, e, ENV_LEN);
+    lia_nstore_out_free(out, n);
+    assert_int_equal(lia_nstore_outbox_pending(s, ids[0], 1, out, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].id, ids[2]);
+    lia_nstore_out_free(out, n);
+    /* Ack everything: the ids that come next are still larger. */
+    assert_int_equal(lia_nstore_begin(s), 0);
+    mid(1, id);
+    assert_int_equal(lia_nstore_outbox_ack(s, id), 0);
+    mid(3, id);
+    assert_int_equal(lia_nstore_outbox_ack(s, id), 0);
+    assert_int_equal(lia_nstore_commit(s), 0);
+    assert_int_equal(lia_nstore_outbox_count(s, &count), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(lia_nstore_begin(s), 0);
+    mid(4, id);
+    assert_int_equal(lia_nstore_outbox_add(s, id, e, ENV_LEN, &last), 0);
+    assert_int_equal(lia_nstore_commit(s), 0);
+    assert_true(last > ids[2]);
+    lia_nstore_close(&s);
+    lia_symkey_destroy(&key);
+}
+
+static const char MARKER[] = "PLAINTEXT-MARKER-0123456789";
+
+static lia_nstore_msg msg(uint64_t seq, const char *channel, const char *text)
+{
+    lia_nstore_msg m;
+    memset(&m, 0, sizeof m);
+    m.delivery_seq = seq;
+    snprintf(m.sender, sizeof m.sender, "sender-%llu", (unsigned long long)(seq % 3));
+    snprintf(m.channel, sizeof m.channel, "%s", channel);
+    m.sender_seq = seq * 10;
+    m.created_at_ms = 1700000000000ull + seq;
+    m.received_at_ms = 1700000001000ull + seq;
+    randombytes_buf(m.message_id, sizeof m.message_id);
+    m.payload = (uint8_t *)text;
+    m.payload_len = strlen(text);
+    return m;
+}
+
+static int file_contains(const char *path, const void *needle, size_t nlen, size_t *at)
+{
+    size_t len;
+    uint8_t *buf = tu_read_file(path, &len);
+    const uint8_t *p = memmem(buf, len, needle, nlen);
+    if (p && at)
+        *at = (size_t)(p - buf);
+    free(buf);
+    return p != NULL;
+}
+
+static void test_nstore_inbox(void **state)
+{
+    const char *path = store_path("nstore-in");
+    lia_symkey_t *key = new_key();
+    lia_nstore_msg m1 = msg(1, "case-42", MARKER), m2 = msg(2, "", "direct hello"),
+                   m4 = msg(4, "case-42", "second on the channel"), other;
+    lia_nstore_msg got[8];
+    lia_nstore_t *s;
+    uint64_t cur;
+    size_t n;
+    (void)state;
+
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_inbox_add(s, &m1), LIA_ERR_INVALID); /* no group */
+    assert_int_equal(lia_nstore_begin(s), 0);
+    assert_int_equal(lia_nstore_inbox_add(s, &m1), 0);
+    assert_int_equal(lia_nstore_inbox_add(s, &m2), 0);
+    assert_int_equal(lia_nstore_inbox_refused(s, 3, "signature"), 0);
+    assert_int_equal(lia_nstore_inbox_add(s, &m4), 0);
+    /* Cursor durable only after commit. */
+    assert_int_equal(lia_nstore_cursor(s, &cur), 0);
+    assert_int_equal(cur, 0);
+    assert_int_equal(lia_nstore_commit(s), 0);
+    assert_int_equal(lia_nstore_cursor(s, &cur), 0);
+    assert_int_equal(cur, 4);
+
+    /* Idempotent re-add; a different message on a used delivery is refused. */
+    assert_int_equal(lia_nstore_begin(s), 0);
+    assert_int_equal(lia_nstore_inbox_add(s, &m2), 0);
+    other = msg(2, "", "imposter");
+    assert_int_equal(lia_nstore_inbox_add(s, &other), LIA_ERR_EXISTS);
+    other = msg(3, "", "over a refusal");
+    assert_int_equal(lia_nstore_inbox_add(s, &other), LIA_ERR_EXISTS);
+    assert_int_equal(lia_nstore_inbox_refused(s, 3, "signature"), 0);
+    assert_int_equal(lia_nstore_inbox_refused(s, 1, "signature"), LIA_ERR_EXISTS);
+    assert_int_equal(lia_nstore_inbox_refused(s, 9, ""), LIA_ERR_INVALID);
+    other = msg(5, "", "x");
+    other.payload_len = (size_t)LIA_ENVELOPE_MAX + 1;
+    assert_int_equal(lia_nstore_inbox_add(s, &other), LIA_ERR_TOO_LARGE);
+    snprintf(other.sender, sizeof other.sender, "Bad Sender");
+    other.payload_len = 1;
+    assert_int_equal(lia_nstore_inbox_add(s, &other), LIA_ERR_INVALID);
+    /* A refusal past the last message still moves the cursor. */
+    assert_int_equal(lia_nstore_inbox_refused(s, 6, "not_member"), 0);
+    assert_int_equal(lia_nstore_commit(s), 0);
+    assert_int_equal(lia_nstore_cursor(s, &cur), 0);
+    assert_int_equal(cur, 6);
+    lia_nstore_close(&s);
+
+    /* At rest: the plaintext is nowhere in the file. */
+    assert_false(file_contains(path, MARKER, strlen(MARKER), NULL));
+    assert_false(file_contains(path, "second on the channel", 21, NULL));
+
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_cursor(s, &cur), 0);
+    assert_int_equal(cur, 6);
+    assert_int_equal(lia_nstore_inbox_list(s, 0, NULL, 8, got, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(got[0].delivery_seq, 1);
+    assert_int_equal(got[1].delivery_seq, 2);
+    assert_int_equal(got[2].delivery_seq, 4);
+    assert_int_equal(got[0].payload_len, strlen(MARKER));
+    assert_memory_equal(got[0].payload, MARKER, strlen(MARKER));
+    assert_string_equal(got[0].sender, m1.sender);
+    assert_string_equal(got[0].channel, "case-42");
+    assert_string_equal(got[1].channel, "");
+    assert_int_equal(got[2].sender_seq, 40);
+    assert_int_equal(got[2].created_at_ms, m4.created_at_ms);
+    assert_int_equal(got[2].received_at_ms, m4.received_at_ms);
+    assert_memory_equal(got[2].message_id, m4.message_id, LIA_MESSAGE_ID_BYTES);
+    lia_nstore_msgs_free(got, n);
+    assert_null(got[0].payload);
+    assert_int_equal(lia_nstore_inbox_list(s, 0, "case-42", 8, got, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[1].delivery_seq, 4);
+    lia_nstore_msgs_free(got, n);
+    assert_int_equal(lia_nstore_inbox_list(s, 1, "", 8, got, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(got[0].delivery_seq, 2);
+    lia_nstore_msgs_free(got, n);
+    assert_int_equal(lia_nstore_inbox_list(s, 2, NULL, 1, got, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(got[0].delivery_seq, 4);
+    lia_nstore_msgs_free(got, n);
+    lia_nstore_close(&s);
+
+    /* Another storage key cannot read the payloads. */
+    {
+        lia_symkey_t *k2 = new_key();
+        assert_int_equal(lia_nstore_open(path, k2, &s), 0);
+        assert_int_equal(lia_nstore_inbox_list(s, 0, NULL, 8, got, &n), LIA_ERR_DECRYPT);
+        assert_int_equal(n, 0);
+        lia_nstore_close(&s);
+        lia_symkey_destroy(&k2);
+    }
+    lia_symkey_destroy(&key);
+}
+
+/* The inbox row stores message_id, nonce (24) and ciphertext back to back: find the message id
+ * in the closed file and flip one byte of the ciphertext (or of another bound field). */
+static void test_nstore_inbox_tamper(void **state)
+{
+    const char *path = store_path("nstore-tamper");
+    lia_symkey_t *key = new_key();
+    lia_nstore_msg m = msg(1, "case-7", "a payload long enough to flip a byte in"), got[2];
+    lia_nstore_t *s;
+    uint8_t *buf;
+    size_t len, at = 0, n;
+    (void)state;
+
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_begin(s), 0);
+    assert_int_equal(lia_nstore_inbox_add(s, &m), 0);
+    assert_int_equal(lia_nstore_commit(s), 0);
+    lia_nstore_close(&s);
+
+    assert_true(file_contains(path, m.message_id, LIA_MESSAGE_ID_BYTES, &at));
+    buf = tu_read_file(path, &len);
+    assert_true(at + LIA_MESSAGE_ID_BYTES + LIA_NONCE_BYTES + 10 < len);
+    buf[at + LIA_MESSAGE_ID_BYTES + LIA_NONCE_BYTES + 10] ^= 0x01;
+    tu_write_file(path, buf, len, 0600);
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_inbox_list(s, 0, NULL, 2, got, &n), LIA_ERR_DECRYPT);
+    assert_int_equal(n, 0);
+    lia_nstore_close(&s);
+
+    /* Restore the ciphertext, alter the message id instead (bound as associated data). */
+    buf[at + LIA_MESSAGE_ID_BYTES + LIA_NONCE_BYTES + 10] ^= 0x01;
+    buf[at] ^= 0x80;
+    tu_write_file(path, buf, len, 0600);
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_inbox_list(s, 0, NULL, 2, got, &n), LIA_ERR_DECRYPT);
+    lia_nstore_close(&s);
+
+    buf[at] ^= 0x80;
+    tu_write_file(path, buf, len, 0600);
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_inbox_list(s, 0, NULL, 2, got, &n), 0);
+    assert_int_equal(n, 1);
+    lia_nstore_msgs_free(got, n);
+    lia_nstore_close(&s);
+    free(buf);
+    lia_symkey_destroy(&key);
+}
+
+static void test_nstore_state(void **state)
+{
+    const char *path = store_path("nstore-state");
+    lia_symkey_t *key = new_key(), *k2 = new_key();
+    static uint8_t big[LIA_NSTORE_STATE_MAX + 1];
+    lia_nstore_t *s;
+    uint8_t *v;
+    size_t len;
+    char longkey[LIA_NSTORE_STATE_KEY_MAX + 2];
+    (void)state;
+
+    memset(longkey, 'k', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_state_put(s, "seq", (const uint8_t *)"1", 1), LIA_ERR_INVALID);
+    assert_int_equal(lia_nstore_state_get(s, "seq", &v, &len), LIA_ERR_NOT_FOUND);
+    assert_int_equal(lia_nstore_begin(s), 0);
+    assert_int_equal(lia_nstore_state_put(s, "seq", (const uint8_t *)"first", 5), 0);
+    assert_int_equal(lia_nstore_state_put(s, "seq", (const uint8_t *)"STATE-SECRET", 12), 0);
+    assert_int_equal(lia_nstore_state_put(s, "empty", NULL, 0), 0);
+    assert_int_equal(lia_nstore_state_put(s, "big", big, sizeof big), LIA_ERR_TOO_LARGE);
+    assert_int_equal(lia_nstore_state_put(s, "max", big, sizeof big - 1), 0);
+    assert_int_equal(lia_nstore_state_put(s, "", big, 1), LIA_ERR_INVALID);
+    assert_int_equal(lia_nstore_state_put(s, longkey, big, 1), LIA_ERR_INVALID);
+    assert_int_equal(lia_nstore_commit(s), 0);
+    lia_nstore_close(&s);
+    assert_false(file_contains(path, "STATE-SECRET", 12, NULL));
+
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_state_get(s, "seq", &v, &len), 0);
+    assert_int_equal(len, 12);
+    assert_memory_equal(v, "STATE-SECRET", 12);
+    free(v);
+    assert_int_equal(lia_nstore_state_get(s, "empty", &v, &len), 0);
+    assert_int_equal(len, 0);
+    assert_non_null(v);
+    free(v);
+    assert_int_equal(lia_nstore_state_get(s, "max", &v, &len), 0);
+    assert_int_equal(len, LIA_NSTORE_STATE_MAX);
+    free(v);
+    lia_nstore_close(&s);
+    assert_int_equal(lia_nstore_open(path, k2, &s), 0);
+    assert_int_equal(lia_nstore_state_get(s, "seq", &v, &len), LIA_ERR_DECRYPT);
+    assert_null(v);
+    lia_nstore_close(&s);
+    lia_symkey_destroy(&key);
+    lia_symkey_destroy(&k2);
+}
+
+static void test_nstore_file_checks(void **state)
+{
+    const char *path = store_path("nstore-file");
+    lia_symkey_t *key = new_key();
+    lia_nstore_t *s;
+    lia_bstore_t *b;
+    struct stat st;
+    (void)state;
+
+    assert_int_equal(lia_nstore_open(path, NULL, &s), LIA_ERR_INVALID);
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    lia_nstore_close(&s);
+    assert_int_equal(lia_bstore_open(path, &b), LIA_ERR_WRONG_KIND);
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(lia_nstore_open(path, key, &s), LIA_ERR_PERMISSION);
+    lia_symkey_destroy(&key);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bstore_round_trip),
+        cmocka_unit_test(test_bstore_contiguous),
+        cmocka_unit_test(test_bstore_duplicates),
+        cmocka_unit_test(test_bstore_duplicate_after_gc),
+        cmocka_unit_test(test_bstore_cursor_monotonic),
+        cmocka_unit_test(test_bstore_reopen),
+        cmocka_unit_test(test_bstore_crash),
+        cmocka_unit_test(test_bstore_file_checks),
+        cmocka_unit_test(test_bstore_version),
+        cmocka_unit_test(test_bstore_bounds),
+        cmocka_unit_test(test_bstore_failed_state),
+        cmocka_unit_test(test_nstore_outbox),
+        cmocka_unit_test(test_nstore_inbox),
+        cmocka_unit_test(test_nstore_inbox_tamper),
+        cmocka_unit_test(test_nstore_state),
+        cmocka_unit_test(test_nstore_file_checks),
+    };
+    if (lia_vault_init() != 0)
+        return 1;
+    lia_log_set_level(LIA_LOG_WARNING);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
