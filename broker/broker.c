@@ -681,8 +681,8 @@ int broker_run(broker_t *b)
     acks = calloc(BURST, sizeof *acks);
     if (!acks)
         return EX_OSERR;
-    log_notice("listening on %s with %zu enrolled nodes and %zu channels", b->listen, b->n_nodes,
-               lia_channels_count(b->channels));
+    log_notice("listening on %s with %zu enrolled nodes and %zu channels",
+               lia_server_endpoint(b->srv), b->n_nodes, lia_channels_count(b->channels));
 
     while (!stop_requested) {
         size_t n_frames = 0, n_acks = 0;

@@ -963,6 +963,7 @@ enum {
     N_META_PUT,
     N_STATE_GET,
     N_STATE_PUT,
+    N_STATE_KEYS,
     N_COUNT
 };
 
@@ -995,6 +996,7 @@ static const char *const nstore_sql[N_COUNT] = {
     [N_STATE_PUT] =
         "INSERT INTO state(key, nonce, value) VALUES(?1, ?2, ?3)"
         " ON CONFLICT(key) DO UPDATE SET nonce = excluded.nonce, value = excluded.value",
+    [N_STATE_KEYS] = "SELECT key FROM state WHERE key >= ?1 ORDER BY key",
 };
 
 static const char nstore_schema[] =
@@ -1694,5 +1696,74 @@ int lia_nstore_state_get(lia_nstore_t *s, const char *key, uint8_t **val, size_t
 fail:
     st_reset(st);
     free(pt);
+    return rc;
+}
+
+void lia_nstore_kv_free(lia_nstore_kv *kv, size_t n)
+{
+    if (!kv)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (kv[i].val) {
+            sodium_memzero(kv[i].val, kv[i].len);
+            free(kv[i].val);
+        }
+        free(kv[i].key);
+    }
+    free(kv);
+}
+
+int lia_nstore_state_list(lia_nstore_t *s, const char *prefix, lia_nstore_kv **out, size_t *n)
+{
+    lia_nstore_kv *kv = NULL;
+    size_t count = 0, cap = 0, plen;
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!out || !n || !s || !state_key_ok(prefix, &plen))
+        return LIA_ERR_INVALID;
+    *out = NULL;
+    *n = 0;
+    if ((rc = sdb_ready(&s->d, 0)) != 0)
+        return rc;
+    st = s->d.st[N_STATE_KEYS];
+    if ((rc = st_bound(&s->d, st, sqlite3_bind_text(st, 1, prefix, (int)plen, SQLITE_STATIC),
+                       "state keys")) != 0)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        if (!k || strncmp(k, prefix, plen) != 0)
+            break;
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            lia_nstore_kv *nkv = realloc(kv, ncap * sizeof *kv);
+            if (!nkv) {
+                rc = LIA_ERR_NOMEM;
+                goto fail;
+            }
+            kv = nkv;
+            cap = ncap;
+        }
+        memset(&kv[count], 0, sizeof kv[count]);
+        if (!(kv[count].key = strdup(k))) {
+            rc = LIA_ERR_NOMEM;
+            goto fail;
+        }
+        count++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        rc = sdb_fail(&s->d, rc, "state keys");
+        goto fail;
+    }
+    st_reset(st);
+    for (size_t i = 0; i < count; i++)
+        if ((rc = lia_nstore_state_get(s, kv[i].key, &kv[i].val, &kv[i].len)) != 0)
+            goto fail;
+    *out = kv;
+    *n = count;
+    return 0;
+fail:
+    st_reset(st);
+    lia_nstore_kv_free(kv, count);
     return rc;
 }

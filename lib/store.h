@@ -136,4 +136,16 @@ void lia_nstore_msgs_free(lia_nstore_msg *m, size_t n);
 int lia_nstore_state_put(lia_nstore_t *s, const char *key, const uint8_t *val, size_t len) LIA_WUR;
 int lia_nstore_state_get(lia_nstore_t *s, const char *key, uint8_t **val, size_t *len) LIA_WUR;
 
+typedef struct {
+    char *key;
+    uint8_t *val;
+    size_t len;
+} lia_nstore_kv;
+
+/* Every state entry whose key starts with prefix, in key order; *out owned by the caller
+ * (lia_nstore_kv_free wipes the values). */
+int lia_nstore_state_list(lia_nstore_t *s, const char *prefix, lia_nstore_kv **out,
+                          size_t *n) LIA_WUR;
+void lia_nstore_kv_free(lia_nstore_kv *kv, size_t n);
+
 #endif

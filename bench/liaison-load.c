@@ -1,0 +1,320 @@
+/*
+ * liaison-load: drives a node daemon through its control socket, for the end-to-end benchmark
+ * and the integration tests.
+ *
+ *   liaison-load send --socket S (--channel C | --to NODE) --count N [--rate R] [--start I]
+ *       sends N example case alerts whose case reference carries their index and whose summary
+ *       carries the send time; prints one JSON line with the count accepted and the rate.
+ *   liaison-load recv --socket S --count N [--channel C] [--after SEQ] [--timeout-ms T]
+ *       follows the node until N messages arrived; checks that the indexes are exactly
+ *       start..start+N-1, in order, each once; prints one JSON line with latency percentiles.
+ *       Exits 0 only if every message arrived once and in order.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include "control.h"
+#include "error.h"
+#include "payload.h"
+
+#include "liaison/v1/control.pb-c.h"
+#include "liaison/v1/payload.pb-c.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int write_req(lia_ctl_conn_t *c, const Liaison__V1__ControlRequest *r)
+{
+    size_t len = liaison__v1__control_request__get_packed_size(r);
+    uint8_t *buf = malloc(len ? len : 1);
+    int rc;
+    if (!buf)
+        return LIA_ERR_NOMEM;
+    liaison__v1__control_request__pack(r, buf);
+    rc = lia_ctl_write(c, buf, len);
+    free(buf);
+    return rc;
+}
+
+/* Reads one reply (waiting up to timeout_ms); NULL on timeout or error. */
+static Liaison__V1__ControlReply *read_reply(lia_ctl_conn_t *c, int timeout_ms, int *err)
+{
+    for (;;) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        int rc = lia_ctl_read(c, &data, &len);
+        if (rc == 0) {
+            Liaison__V1__ControlReply *r = liaison__v1__control_reply__unpack(NULL, len, data);
+            free(data);
+            *err = r ? 0 : LIA_ERR_DECODE;
+            return r;
+        }
+        if (rc != LIA_ERR_LIMIT) {
+            *err = rc;
+            return NULL;
+        }
+        struct pollfd p = {lia_ctl_conn_fd(c), POLLIN, 0};
+        int pr = poll(&p, 1, timeout_ms);
+        if (pr <= 0) {
+            *err = LIA_ERR_LIMIT;
+            return NULL;
+        }
+    }
+}
+
+/* Builds the payload for message i: the example case alert with the index and send time. */
+static int make_payload(uint64_t i, uint8_t **out, size_t *len)
+{
+    char ref[32], summary[64];
+    Liaison__V1__Payload *p = NULL;
+    uint8_t *buf;
+    size_t blen;
+    int rc;
+
+    snprintf(ref, sizeof ref, "load-%010llu", (unsigned long long)i);
+    if ((rc = lia_payload_example_case_alert(ref, "load", &buf, &blen)) != 0)
+        return rc;
+    rc = lia_payload_decode(buf, blen, &p);
+    free(buf);
+    if (rc != 0)
+        return rc;
+    snprintf(summary, sizeof summary, "sent at %.6f", now_s());
+    p->case_alert->summary = summary;
+    *len = liaison__v1__payload__get_packed_size(&p->base);
+    *out = malloc(*len);
+    if (*out)
+        liaison__v1__payload__pack(&p->base, *out);
+    p->case_alert->summary = NULL; /* ours, not the decoder's */
+    lia_payload_free(&p);
+    return *out ? 0 : LIA_ERR_NOMEM;
+}
+
+static int cmd_send(const char *sock, const char *channel, char *to, uint64_t count,
+                    uint64_t start, double rate)
+{
+    lia_ctl_conn_t *c = NULL;
+    uint64_t sent = 0, accepted = 0, window = 256;
+    double t0;
+    int rc, err;
+
+    if ((rc = lia_ctl_connect(sock, &c)) != 0) {
+        fprintf(stderr, "liaison-load: %s: %s\n", sock, lia_strerror(rc));
+        return lia_err_exit(rc);
+    }
+    t0 = now_s();
+    while (accepted < count) {
+        while (sent < count && sent - accepted < window) {
+            Liaison__V1__ControlRequest r = LIAISON__V1__CONTROL_REQUEST__INIT;
+            Liaison__V1__SendRequest s = LIAISON__V1__SEND_REQUEST__INIT;
+            char *rcpt[1] = {to};
+            uint8_t *payload;
+            size_t plen;
+            if (rate > 0) {
+                double due = t0 + (double)sent / rate;
+                while (now_s() < due) {
+                    struct timespec ts = {0, 200000};
+                    nanosleep(&ts, NULL); /* pacing the load, not waiting for a result */
+                }
+            }
+            if ((rc = make_payload(start + sent, &payload, &plen)) != 0)
+                goto fail;
+            if (channel)
+                s.channel = (char *)channel;
+            else {
+                s.n_recipients = 1;
+                s.recipients = rcpt;
+            }
+            s.payload.data = payload;
+            s.payload.len = plen;
+            r.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_SEND;
+            r.send = &s;
+            rc = write_req(c, &r);
+            free(payload);
+            if (rc != 0)
+                goto fail;
+            sent++;
+            if (rate > 0)
+                break;
+        }
+        Liaison__V1__ControlReply *rep = read_reply(c, 30000, &err);
+        if (!rep) {
+            rc = err;
+            goto fail;
+        }
+        if (rep->kind_case == LIAISON__V1__CONTROL_REPLY__KIND_ERROR) {
+            fprintf(stderr, "liaison-load: refused: %s: %s\n", rep->error->code,
+                    rep->error->message);
+            liaison__v1__control_reply__free_unpacked(rep, NULL);
+            rc = LIA_ERR_PROTOCOL;
+            goto fail;
+        }
+        liaison__v1__control_reply__free_unpacked(rep, NULL);
+        accepted++;
+    }
+    printf("{\"sent\":%llu,\"accepted\":%llu,\"seconds\":%.3f,\"accepted_per_s\":%.0f}\n",
+           (unsigned long long)sent, (unsigned long long)accepted, now_s() - t0,
+           (double)accepted / (now_s() - t0));
+    lia_ctl_conn_destroy(&c);
+    return EX_OK;
+fail:
+    fprintf(stderr, "liaison-load: after %llu accepted: %s\n", (unsigned long long)accepted,
+            lia_strerror(rc));
+    printf("{\"sent\":%llu,\"accepted\":%llu,\"error\":\"%s\"}\n", (unsigned long long)sent,
+           (unsigned long long)accepted, lia_errname(rc));
+    lia_ctl_conn_destroy(&c);
+    return lia_err_exit(rc);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmd_recv(const char *sock, const char *channel, uint64_t count, uint64_t start,
+                    uint64_t after, int timeout_ms)
+{
+    Liaison__V1__ControlRequest r = LIAISON__V1__CONTROL_REQUEST__INIT;
+    Liaison__V1__FollowRequest f = LIAISON__V1__FOLLOW_REQUEST__INIT;
+    lia_ctl_conn_t *c = NULL;
+    double *lat = calloc(count ? count : 1, sizeof *lat), t0 = 0;
+    uint64_t got = 0, dup = 0, disorder = 0, expect = start, last_seq = after;
+    int rc, err;
+
+    if (!lat)
+        return EX_OSERR;
+    if ((rc = lia_ctl_connect(sock, &c)) != 0) {
+        fprintf(stderr, "liaison-load: %s: %s\n", sock, lia_strerror(rc));
+        return lia_err_exit(rc);
+    }
+    f.channel = (char *)(channel ? channel : "");
+    f.after = after;
+    r.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_FOLLOW;
+    r.follow = &f;
+    if ((rc = write_req(c, &r)) != 0)
+        goto done;
+    while (got < count) {
+        Liaison__V1__ControlReply *rep = read_reply(c, timeout_ms, &err);
+        Liaison__V1__Payload *p = NULL;
+        unsigned long long idx;
+        double sent_at;
+        if (!rep) {
+            rc = err;
+            break;
+        }
+        if (rep->kind_case != LIAISON__V1__CONTROL_REPLY__KIND_MESSAGE) {
+            liaison__v1__control_reply__free_unpacked(rep, NULL);
+            rc = LIA_ERR_PROTOCOL;
+            break;
+        }
+        if (t0 == 0)
+            t0 = now_s();
+        if (rep->message->delivery_seq <= last_seq)
+            disorder++;
+        last_seq = rep->message->delivery_seq;
+        if (lia_payload_decode(rep->message->payload.data, rep->message->payload.len, &p) == 0 &&
+            p->case_alert && p->governance &&
+            sscanf(p->governance->case_reference, "load-%llu", &idx) == 1 &&
+            sscanf(p->case_alert->summary, "sent at %lf", &sent_at) == 1) {
+            if (idx < expect)
+                dup++;
+            else {
+                if (idx != expect)
+                    disorder++;
+                expect = idx + 1;
+                lat[got++] = now_s() - sent_at;
+            }
+        }
+        lia_payload_free(&p);
+        liaison__v1__control_reply__free_unpacked(rep, NULL);
+    }
+    if (got == count)
+        rc = 0;
+done:;
+    double secs = t0 ? now_s() - t0 : 0;
+    qsort(lat, got, sizeof *lat, cmp_double);
+    printf("{\"received\":%llu,\"expected\":%llu,\"duplicates\":%llu,\"out_of_order\":%llu,"
+           "\"seconds\":%.3f,\"per_s\":%.0f,\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,"
+           "\"max\":%.3f}}\n",
+           (unsigned long long)got, (unsigned long long)count, (unsigned long long)dup,
+           (unsigned long long)disorder, secs, secs > 0 ? (double)got / secs : 0,
+           got ? lat[got / 2] * 1e3 : 0, got ? lat[(size_t)((double)got * 0.99)] * 1e3 : 0,
+           got ? lat[got - 1] * 1e3 : 0);
+    free(lat);
+    lia_ctl_conn_destroy(&c);
+    if (rc == 0 && (dup || disorder))
+        return EX_DATAERR;
+    return rc == 0 ? EX_OK : lia_err_exit(rc);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, 's'},  {"channel", required_argument, NULL, 'c'},
+        {"to", required_argument, NULL, 't'},      {"count", required_argument, NULL, 'n'},
+        {"rate", required_argument, NULL, 'r'},    {"start", required_argument, NULL, 'i'},
+        {"after", required_argument, NULL, 'a'},   {"timeout-ms", required_argument, NULL, 'T'},
+        {NULL, 0, NULL, 0}};
+    const char *sock = NULL, *channel = NULL;
+    char *to = NULL;
+    uint64_t count = 1000, start = 0, after = 0;
+    double rate = 0;
+    int timeout_ms = 30000, c;
+
+    if (argc < 2)
+        goto usage;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            sock = optarg;
+            break;
+        case 'c':
+            channel = optarg;
+            break;
+        case 't':
+            to = optarg;
+            break;
+        case 'n':
+            count = strtoull(optarg, NULL, 10);
+            break;
+        case 'r':
+            rate = strtod(optarg, NULL);
+            break;
+        case 'i':
+            start = strtoull(optarg, NULL, 10);
+            break;
+        case 'a':
+            after = strtoull(optarg, NULL, 10);
+            break;
+        case 'T':
+            timeout_ms = atoi(optarg);
+            break;
+        default:
+            goto usage;
+        }
+    }
+    if (!sock || optind != argc)
+        goto usage;
+    if (strcmp(argv[1], "send") == 0 && (channel || to))
+        return cmd_send(sock, channel, to, count, start, rate);
+    if (strcmp(argv[1], "recv") == 0)
+        return cmd_recv(sock, channel, count, start, after, timeout_ms);
+usage:
+    fputs("usage: liaison-load send --socket S (--channel C | --to NODE) [--count N] [--rate R] "
+          "[--start I]\n"
+          "       liaison-load recv --socket S [--channel C] [--count N] [--start I] [--after SEQ] "
+          "[--timeout-ms T]\n",
+          stderr);
+    return EX_USAGE;
+}
