@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,12 @@
 #define HEARTBEAT_TTL_MAX_MS 6553599 /* libzmq's limit for ZMQ_HEARTBEAT_TTL */
 #define REBIND_WAIT_MS       2000    /* how long rebind waits for the old listener to go */
 #define ENDPOINT_MAX         512
+#define MONITOR_ENDPOINT     "inproc://liaison.client.monitor" /* private context per client */
+#define MONITOR_EVENTS                                                                             \
+    (ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CONNECT_RETRIED |                 \
+     ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |                                      \
+     ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |                  \
+     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
 
 /* Internal result of taking one message from a socket: nothing usable, keep waiting. */
 #define TAKE_NONE 1
@@ -76,7 +83,14 @@ struct lia_server {
 struct lia_client {
     void *ctx;
     void *dealer;
+    void *mon;   /* PAIR receiving the DEALER's monitor events */
+    int epfd;    /* epoll over the ZMQ_FDs of dealer and mon, and tfd */
+    int tfd;     /* timerfd: wakes a poll loop when a re-dial is due */
+    int suspect; /* the connection dropped and libzmq may not retry: re-dial at redial_at */
+    int64_t redial_at;
+    long backoff_ms;
     size_t max_msg;
+    char endpoint[ENDPOINT_MAX];
 };
 
 /* Maps a libzmq errno to a lia_err. */
@@ -629,8 +643,7 @@ done:
     return rc;
 }
 
-int lia_server_recv(lia_server_t *s, int timeout_ms, lia_peer *peer, uint8_t **data,
-                    size_t *len)
+int lia_server_recv(lia_server_t *s, int timeout_ms, lia_peer *peer, uint8_t **data, size_t *len)
 {
     int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     int rc;
@@ -729,6 +742,166 @@ fail:
 
 /* ------------------------------------------------------------------------------------------ */
 /* Client                                                                                       */
+/*
+ * libzmq 4.3 reconnects a DEALER by itself only after connection errors. A protocol error,
+ * and a refused or failed handshake is one (ZAP "400", wrong server key, a message over
+ * max_msg from the server), terminates the connection's session for good: the socket would
+ * then stay silent forever and every send would fail with EAGAIN. The client therefore
+ * watches its socket monitor: a disconnection that libzmq does not follow with a retry of its
+ * own within the backoff makes the client re-dial (zmq_disconnect + zmq_connect, which passes
+ * ZAP again), with the backoff doubling from 100 ms to 5 s and reset by a successful handshake.
+ */
+
+static int timer_arm(int tfd, long ms)
+{
+    struct itimerspec its;
+
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_sec = ms / 1000;
+    its.it_value.tv_nsec = (ms % 1000) * 1000000L + 1; /* 0 would disarm */
+    if (timerfd_settime(tfd, 0, &its, NULL) != 0) {
+        log_err_errno("transport: timerfd_settime");
+        return LIA_ERR_IO;
+    }
+    return 0;
+}
+
+static void timer_clear(int tfd)
+{
+    uint64_t expirations;
+
+    if (read(tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+        log_warn_errno("transport: timerfd read");
+}
+
+/* Takes one monitor event if one is waiting: 1 with *ev and *val set, 0 if none, or a
+ * negative lia_err. An event is two frames: 6 bytes (uint16 event, uint32 value, native byte
+ * order) and the endpoint. */
+static int monitor_take(lia_client_t *c, uint16_t *ev, uint32_t *val)
+{
+    zmq_msg_t m;
+    int rc = 0;
+
+    zmq_msg_init(&m); /* always returns 0 */
+    if (zmq_msg_recv(&m, c->mon, ZMQ_DONTWAIT) < 0) {
+        rc = zmq_errno() == EAGAIN ? 0 : zerr("zmq_msg_recv(monitor)");
+        goto done;
+    }
+    if (zmq_msg_size(&m) == 6) {
+        memcpy(ev, zmq_msg_data(&m), 2);
+        memcpy(val, (const uint8_t *)zmq_msg_data(&m) + 2, 4);
+        rc = 1;
+    } else {
+        *ev = 0;
+        *val = 0;
+        rc = 1; /* not a 4.3 event: ignored */
+    }
+    if (zmq_msg_more(&m) && (rc = drain_parts(c->mon)) == 0)
+        rc = 1;
+done:
+    zmq_msg_close(&m);
+    return rc;
+}
+
+/* Marks the connection as possibly dead and schedules a re-dial after the current backoff. */
+static int client_suspect(lia_client_t *c)
+{
+    if (c->suspect)
+        return 0;
+    c->suspect = 1;
+    c->redial_at = now_ms() + c->backoff_ms;
+    if (timer_arm(c->tfd, c->backoff_ms) != 0)
+        c->redial_at = now_ms(); /* re-dial at the next call instead */
+    c->backoff_ms =
+        c->backoff_ms * 2 > RECONNECT_IVL_MAX_MS ? RECONNECT_IVL_MAX_MS : c->backoff_ms * 2;
+    return 0;
+}
+
+/*
+ * Processes pending monitor events, logs handshake failures and re-dials when due. Called by
+ * every client operation; non-blocking.
+ */
+static int client_service(lia_client_t *c)
+{
+    uint16_t ev;
+    uint32_t val;
+    int rc;
+
+    timer_clear(c->tfd);
+    while ((rc = monitor_take(c, &ev, &val)) == 1) {
+        switch (ev) {
+        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+            c->backoff_ms = RECONNECT_IVL_MS;
+            c->suspect = 0;
+            break;
+        case ZMQ_EVENT_CONNECTED:
+        case ZMQ_EVENT_CONNECT_DELAYED:
+        case ZMQ_EVENT_CONNECT_RETRIED:
+            c->suspect = 0; /* libzmq is (re)connecting by itself */
+            break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+            log_warn("transport: %s refused this node (ZAP status %u)", c->endpoint, val);
+            client_suspect(c);
+            break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+            log_warn("transport: handshake with %s failed (ZMTP error 0x%x)", c->endpoint, val);
+            client_suspect(c);
+            break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+            log_warn("transport: handshake with %s failed: %s", c->endpoint,
+                     zmq_strerror((int)val));
+            client_suspect(c);
+            break;
+        case ZMQ_EVENT_DISCONNECTED:
+            client_suspect(c);
+            break;
+        default:
+            break;
+        }
+    }
+    if (rc < 0)
+        return rc;
+    if (c->suspect && now_ms() >= c->redial_at) {
+        c->suspect = 0;
+        log_info("transport: re-dialling %s", c->endpoint);
+        if (zmq_disconnect(c->dealer, c->endpoint) != 0 && zmq_errno() != ENOENT)
+            return zerr("zmq_disconnect");
+        if (zmq_connect(c->dealer, c->endpoint) != 0)
+            return zerr("zmq_connect");
+    }
+    return 0;
+}
+
+/* Starts the DEALER's monitor and the client's epoll set (before the DEALER connects). */
+static int client_watch(lia_client_t *c)
+{
+    int fd, rc;
+
+    if (zmq_socket_monitor(c->dealer, MONITOR_ENDPOINT, MONITOR_EVENTS) != 0)
+        return zerr("zmq_socket_monitor");
+    c->mon = zmq_socket(c->ctx, ZMQ_PAIR);
+    if (!c->mon)
+        return zerr("zmq_socket(PAIR)");
+    /* rcvhwm 0: the monitor never blocks libzmq's I/O thread on a full pipe. */
+    if ((rc = set_int(c->mon, ZMQ_RCVHWM, 0, "ZMQ_RCVHWM")) != 0 ||
+        (rc = set_int(c->mon, ZMQ_LINGER, 0, "ZMQ_LINGER")) != 0)
+        return rc;
+    if (zmq_connect(c->mon, MONITOR_ENDPOINT) != 0)
+        return zerr("zmq_connect(monitor)");
+    c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    c->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (c->tfd < 0 || c->epfd < 0) {
+        log_err_errno("transport: timerfd_create/epoll_create1");
+        return LIA_ERR_IO;
+    }
+    if ((rc = epoll_add(c->epfd, c->tfd)) != 0)
+        return rc;
+    if ((rc = sock_fd(c->mon, &fd)) != 0 || (rc = epoll_add(c->epfd, fd)) != 0)
+        return rc;
+    if ((rc = sock_fd(c->dealer, &fd)) != 0 || (rc = epoll_add(c->epfd, fd)) != 0)
+        return rc;
+    return 0;
+}
 
 int lia_client_new(const lia_identity_t *id, const char *endpoint, const uint8_t server_key[32],
                    const lia_transport_opts *o, lia_client_t **out)
@@ -747,7 +920,14 @@ int lia_client_new(const lia_identity_t *id, const char *endpoint, const uint8_t
     c = calloc(1, sizeof *c);
     if (!c)
         return LIA_ERR_NOMEM;
+    c->epfd = c->tfd = -1;
+    c->backoff_ms = RECONNECT_IVL_MS;
     c->max_msg = o->max_msg;
+    if (strlen(endpoint) >= sizeof c->endpoint) {
+        rc = LIA_ERR_INVALID;
+        goto fail;
+    }
+    memcpy(c->endpoint, endpoint, strlen(endpoint) + 1);
     c->ctx = zmq_ctx_new();
     if (!c->ctx) {
         rc = zerr("zmq_ctx_new");
@@ -774,6 +954,8 @@ int lia_client_new(const lia_identity_t *id, const char *endpoint, const uint8_t
     sodium_memzero(sk, sizeof sk);
     if (rc != 0)
         goto fail;
+    if ((rc = client_watch(c)) != 0)
+        goto fail;
     if (zmq_connect(c->dealer, endpoint) != 0) {
         rc = zerr("zmq_connect");
         goto fail;
@@ -792,7 +974,14 @@ void lia_client_destroy(lia_client_t **p)
     if (!p || !*p)
         return;
     c = *p;
+    if (c->dealer && c->mon && zmq_socket_monitor(c->dealer, NULL, 0) != 0)
+        log_warn("transport: stopping the monitor: %s", zmq_strerror(zmq_errno()));
+    sock_close(&c->mon, 0);
     sock_close(&c->dealer, LINGER_MS);
+    if (c->epfd >= 0)
+        close(c->epfd);
+    if (c->tfd >= 0)
+        close(c->tfd);
     ctx_term(&c->ctx);
     free(c);
     *p = NULL;
@@ -800,10 +989,14 @@ void lia_client_destroy(lia_client_t **p)
 
 int lia_client_send(lia_client_t *c, const uint8_t *data, size_t len)
 {
+    int rc;
+
     if (!c || (!data && len))
         return LIA_ERR_INVALID;
     if (len > c->max_msg)
         return LIA_ERR_TOO_LARGE;
+    if ((rc = client_service(c)) != 0)
+        return rc;
     if (zmq_send(c->dealer, len ? (const void *)data : "", len, ZMQ_DONTWAIT) < 0) {
         if (zmq_errno() == EAGAIN)
             return LIA_ERR_LIMIT;
@@ -849,16 +1042,26 @@ int lia_client_recv(lia_client_t *c, int timeout_ms, uint8_t **data, size_t *len
     if (!c)
         return LIA_ERR_INVALID;
     for (;;) {
-        zmq_pollitem_t item = {c->dealer, 0, ZMQ_POLLIN, 0};
-        long wait = remaining_ms(timeout_ms, deadline);
+        zmq_pollitem_t items[2] = {{c->dealer, 0, ZMQ_POLLIN, 0}, {c->mon, 0, ZMQ_POLLIN, 0}};
+        long wait = remaining_ms(timeout_ms, deadline), poll_wait = wait;
 
-        rc = zmq_poll(&item, 1, wait);
+        if ((rc = client_service(c)) != 0)
+            return rc;
+        if (c->suspect) { /* wake up for the re-dial */
+            int64_t due = c->redial_at - now_ms();
+
+            if (due < 0)
+                due = 0;
+            if (poll_wait < 0 || due < poll_wait)
+                poll_wait = (long)due;
+        }
+        rc = zmq_poll(items, 2, poll_wait);
         if (rc < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             return zerr("zmq_poll");
         }
-        if (item.revents & ZMQ_POLLIN) {
+        if (items[0].revents & ZMQ_POLLIN) {
             rc = dealer_take(c, data, len);
             if (rc != TAKE_NONE)
                 return rc;
@@ -871,11 +1074,5 @@ int lia_client_recv(lia_client_t *c, int timeout_ms, uint8_t **data, size_t *len
 
 int lia_client_fd(lia_client_t *c)
 {
-    int fd, rc;
-
-    if (!c)
-        return LIA_ERR_INVALID;
-    if ((rc = sock_fd(c->dealer, &fd)) != 0)
-        return rc;
-    return fd;
+    return c ? c->epfd : LIA_ERR_INVALID;
 }
