@@ -457,7 +457,8 @@ static void test_oversized_dropped(void **state)
 /* Rebind                                                                                       */
 
 /* Sends "ping" from c until the server receives it from node (messages in flight when the
- * connection was cut are lost: retrying is the outbox's job), ignoring duplicates. */
+ * connection was cut are lost: retrying is the outbox's job), ignoring duplicates. Also drives
+ * the client, which re-dials from within its own calls. */
 static void ping_until_received(lia_server_t *s, lia_client_t *c, const char *node, lia_peer *peer)
 {
     int64_t deadline = now_ms() + DEADLINE_MS;
@@ -467,7 +468,11 @@ static void ping_until_received(lia_server_t *s, lia_client_t *c, const char *no
 
     do {
         assert_true(now_ms() < deadline);
-        client_send_str(c, "ping");
+        /* LIA_ERR_LIMIT while the client has no connection (refused, before its re-dial). */
+        rc = lia_client_send(c, (const uint8_t *)"ping", 4);
+        assert_true(rc == 0 || rc == LIA_ERR_LIMIT);
+        if (rc == LIA_ERR_LIMIT)
+            assert_int_equal(lia_client_recv(c, 0, &data, &len), LIA_ERR_LIMIT);
         rc = lia_server_recv(s, 200, peer, &data, &len);
         if (rc == 0) {
             assert_string_equal(peer->node_id, node);
@@ -477,6 +482,68 @@ static void ping_until_received(lia_server_t *s, lia_client_t *c, const char *no
             assert_int_equal(rc, LIA_ERR_LIMIT);
         }
     } while (rc != 0);
+}
+
+/*
+ * libzmq ends a client's session for good on a refused handshake; the client must come back by
+ * itself (re-dial with backoff) once the server admits its key.
+ */
+static void test_refused_then_admitted(void **state)
+{
+    lia_server_t *s = server_start(4096);
+    lia_client_t *c;
+    lia_peer peer;
+    (void)state;
+
+    g.tab.allowed[K_A] = 0;
+    c = client_start(g.id[K_A], s, 4096);
+    client_send_str(c, "lost");
+    /* Refused, re-dialled, refused again: the re-dial happens inside the client's calls. */
+    int64_t deadline = now_ms() + DEADLINE_MS;
+    uint8_t *data;
+    size_t len;
+    while (g.tab.refused[K_A] < 2) {
+        assert_true(now_ms() < deadline);
+        assert_int_equal(lia_client_recv(c, 10, &data, &len), LIA_ERR_LIMIT);
+        assert_int_equal(lia_server_recv(s, 10, &peer, &data, &len), LIA_ERR_LIMIT);
+    }
+    g.tab.allowed[K_A] = 1;
+    ping_until_received(s, c, "node-a", &peer);
+    assert_int_equal(lia_server_send(s, &peer, (const uint8_t *)"in", 2), 0);
+    client_expect(c, "in");
+    lia_client_destroy(&c);
+    lia_server_destroy(&s);
+}
+
+/*
+ * A message over the client's own max_msg from the server: libzmq drops the connection on the
+ * client side (a protocol error, which ends the session); the client re-dials and works again.
+ */
+static void test_oversized_to_client(void **state)
+{
+    lia_server_t *s = server_start(65536);
+    lia_client_t *c = client_start(g.id[K_A], s, 1024);
+    static uint8_t huge[4096];
+    lia_peer peer;
+    uint8_t *data;
+    size_t len;
+    (void)state;
+
+    client_send_str(c, "hi");
+    server_expect(s, "node-a", "hi", &peer);
+    assert_int_equal(lia_server_send(s, &peer, huge, sizeof huge), 0);
+    /* Nothing is delivered to the client; it comes back through ZAP. */
+    int64_t deadline = now_ms() + DEADLINE_MS;
+    while (g.tab.admitted[K_A] < 2) {
+        assert_true(now_ms() < deadline);
+        assert_int_equal(lia_client_recv(c, 10, &data, &len), LIA_ERR_LIMIT);
+        assert_int_equal(lia_server_recv(s, 10, &peer, &data, &len), LIA_ERR_LIMIT);
+    }
+    ping_until_received(s, c, "node-a", &peer);
+    assert_int_equal(lia_server_send(s, &peer, (const uint8_t *)"small", 5), 0);
+    client_expect(c, "small");
+    lia_client_destroy(&c);
+    lia_server_destroy(&s);
 }
 
 static void test_rebind(void **state)
@@ -511,7 +578,8 @@ static void test_rebind(void **state)
     client_expect(a, "welcome back");
 
     /* b keeps knocking and stays out; a's extra pings may still arrive. */
-    client_send_str(b, "b2");
+    int sent = lia_client_send(b, (const uint8_t *)"b2", 2);
+    assert_true(sent == 0 || sent == LIA_ERR_LIMIT); /* LIMIT once b knows it was refused */
     deadline = now_ms() + DEADLINE_MS;
     while (g.tab.refused[K_B] < 1) {
         int rc = lia_server_recv(s, 20, &pa, &data, &len);
@@ -733,6 +801,8 @@ int main(void)
         cmocka_unit_test_setup(test_plain_mechanism_refused, reset),
         cmocka_unit_test_setup(test_multipart_dropped, reset),
         cmocka_unit_test_setup(test_oversized_dropped, reset),
+        cmocka_unit_test_setup(test_refused_then_admitted, reset),
+        cmocka_unit_test_setup(test_oversized_to_client, reset),
         cmocka_unit_test_setup(test_rebind, reset),
         cmocka_unit_test_setup(test_zap_requests, reset),
         cmocka_unit_test_setup(test_arguments, reset),
