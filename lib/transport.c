@@ -17,6 +17,9 @@
  * id as the ZAP user id, which libzmq attaches to every message of the connection as the
  * "User-Id" metadata property. lia_server_recv reads the node id from there only.
  *
+ * Every libzmq call's result is checked, except zmq_msg_init (documented to always return 0)
+ * and zmq_msg_close on messages this file initialised (fails only for an invalid message).
+ *
  * Secret keys are copied out of the vault into a stack buffer only to hand them to libzmq and
  * are wiped right after.
  */
@@ -360,7 +363,7 @@ static int zap_serve(lia_server_t *s)
     const uint8_t *key;
 
     for (size_t i = 0; i < ZAP_MAX_FRAMES; i++)
-        zmq_msg_init(&f[i]); /* cannot fail (returns 0 always) */
+        zmq_msg_init(&f[i]);
     zmq_msg_init(&extra);
     while (more) {
         zmq_msg_t *m = n < ZAP_MAX_FRAMES ? &f[n] : &extra;
@@ -782,7 +785,7 @@ static int monitor_take(lia_client_t *c, uint16_t *ev, uint32_t *val)
     zmq_msg_t m;
     int rc = 0;
 
-    zmq_msg_init(&m); /* always returns 0 */
+    zmq_msg_init(&m);
     if (zmq_msg_recv(&m, c->mon, ZMQ_DONTWAIT) < 0) {
         rc = zmq_errno() == EAGAIN ? 0 : zerr("zmq_msg_recv(monitor)");
         goto done;

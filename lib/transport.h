@@ -99,13 +99,20 @@ int lia_server_rebind(lia_server_t *s) LIA_WUR;
 /*
  * A CURVE client (DEALER) to a server with the given transport public key; reconnects with
  * backoff (100 ms to 5 s) on its own. Messages sent before the connection is up are queued
- * (up to sndhwm).
+ * (up to sndhwm). After a refused handshake (ZAP "400", wrong server key) or a protocol error
+ * libzmq gives the connection up; the client then re-dials with backoff from within its own
+ * calls (send, recv, or recv after lia_client_fd woke up: the descriptor includes a timer for
+ * the re-dial), so a poll loop must watch lia_client_fd. Until the re-dial, sends fail with
+ * LIA_ERR_LIMIT.
  */
 int lia_client_new(const lia_identity_t *id, const char *endpoint, const uint8_t server_key[32],
                    const lia_transport_opts *o, lia_client_t **out) LIA_WUR;
 void lia_client_destroy(lia_client_t **p);
 
-/* Non-blocking send: LIA_ERR_LIMIT if the queue is full, LIA_ERR_TOO_LARGE if len > max_msg. */
+/*
+ * Non-blocking send: LIA_ERR_LIMIT if the queue is full or there is no connection to queue on
+ * (refused, waiting to re-dial), LIA_ERR_TOO_LARGE if len > max_msg.
+ */
 int lia_client_send(lia_client_t *c, const uint8_t *data, size_t len) LIA_WUR;
 
 /* Like lia_server_recv, for the client (LIA_ERR_PROTOCOL for a multi-part message). */
@@ -113,8 +120,9 @@ int lia_client_recv(lia_client_t *c, int timeout_ms, uint8_t **data, size_t *len
 
 /*
  * Readiness descriptors (see the poll-loop paragraph above); negative lia_err on failure.
- * The client's is the DEALER's ZMQ_FD. The server's is an epoll descriptor over the ZAP
- * handler's and the ROUTER's ZMQ_FD, stable across lia_server_rebind. Owned by the object.
+ * Both are epoll descriptors: the server's over the ZAP handler's and the ROUTER's ZMQ_FD
+ * (stable across lia_server_rebind), the client's over the DEALER's and its monitor's ZMQ_FD
+ * and the re-dial timer. Owned by the object; valid until it is destroyed.
  */
 int lia_client_fd(lia_client_t *c);
 int lia_server_fd(lia_server_t *s);
