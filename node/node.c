@@ -17,6 +17,7 @@
 #include "node.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -463,21 +464,26 @@ static int restore_rx(node_t *n)
     if ((rc = lia_nstore_state_list(n->store, "rk:", &kv, &count)) != 0)
         return rc;
     for (size_t i = 0; i < count; i++) {
-        /* rk:<sender>:<hex digest>:<epoch>, value: sealed key */
-        char sender[LIA_NODE_ID_MAX + 1], dhex[2 * LIA_DEST_DIGEST_BYTES + 1];
-        unsigned long long epoch;
-        uint8_t digest[LIA_DEST_DIGEST_BYTES], ad[128];
+        /* value: u8 len | sender | digest | u64 epoch | sealed key (see save_rx) */
+        char sender[LIA_NODE_ID_MAX + 1];
+        const uint8_t *v = kv[i].val;
+        size_t sl = kv[i].len ? v[0] : 0;
+        uint8_t ad[128];
         size_t ad_len;
+        uint64_t epoch;
         lia_symkey_t *k;
-        if (sscanf(kv[i].key, "rk:%64[^:]:%64[0-9a-f]:%llu", sender, dhex, &epoch) != 3 ||
-            kv[i].len != LIA_SEALED_KEY_BYTES ||
-            sodium_hex2bin(digest, sizeof digest, dhex, strlen(dhex), NULL, NULL, NULL) != 0) {
+        if (kv[i].len != 1 + sl + LIA_DEST_DIGEST_BYTES + 8 + LIA_SEALED_KEY_BYTES ||
+            sl == 0 || sl > LIA_NODE_ID_MAX) {
             rc = LIA_ERR_DECODE;
             goto done;
         }
-        key_ad(rxkey_label, sizeof rxkey_label, sender, digest, epoch, ad, &ad_len);
-        if ((rc = lia_symkey_unseal(n->storage_key, kv[i].val, ad, ad_len, &k)) != 0 ||
-            (rc = lia_opener_add_key(n->opener, sender, digest, epoch, k)) != 0)
+        memcpy(sender, v + 1, sl);
+        sender[sl] = '\0';
+        epoch = get_u64(v + 1 + sl + LIA_DEST_DIGEST_BYTES);
+        key_ad(rxkey_label, sizeof rxkey_label, sender, v + 1 + sl, epoch, ad, &ad_len);
+        if ((rc = lia_symkey_unseal(n->storage_key, v + 1 + sl + LIA_DEST_DIGEST_BYTES + 8, ad,
+                                    ad_len, &k)) != 0 ||
+            (rc = lia_opener_add_key(n->opener, sender, v + 1 + sl, epoch, k)) != 0)
             goto done;
     }
     rc = 0;
@@ -489,24 +495,34 @@ done:
 static int save_rx(node_t *n, const lia_opened *m)
 {
     char key[128];
-    uint8_t v[8];
+    uint8_t last[8];
     int rc;
 
     memcpy(key, "rs:", 3);
     hex(m->stream_id, LIA_STREAM_ID_BYTES, key + 3);
-    put_u64(v, m->seq);
-    if ((rc = lia_nstore_state_put(n->store, key, v, sizeof v)) != 0)
+    put_u64(last, m->seq);
+    if ((rc = lia_nstore_state_put(n->store, key, last, sizeof last)) != 0)
         return rc;
     if (m->new_key) {
-        uint8_t sealed[LIA_SEALED_KEY_BYTES], ad[128];
-        char dhex[2 * LIA_DEST_DIGEST_BYTES + 1];
-        size_t ad_len;
-        hex(m->dest_digest, LIA_DEST_DIGEST_BYTES, dhex);
-        snprintf(key, sizeof key, "rk:%s:%s:%llu", m->sender, dhex, (unsigned long long)m->epoch);
+        /* rk:<hex of half the stream id>:<epoch> -> sender, digest, epoch, sealed key */
+        uint8_t v[1 + LIA_NODE_ID_MAX + LIA_DEST_DIGEST_BYTES + 8 + LIA_SEALED_KEY_BYTES];
+        uint8_t ad[128];
+        size_t ad_len, sl = strlen(m->sender), off = 0;
+        char sh[2 * 16 + 1];
+        hex(m->stream_id, 16, sh);
+        snprintf(key, sizeof key, "rk:%s:%llu", sh, (unsigned long long)m->epoch);
+        v[off++] = (uint8_t)sl;
+        memcpy(v + off, m->sender, sl);
+        off += sl;
+        memcpy(v + off, m->dest_digest, LIA_DEST_DIGEST_BYTES);
+        off += LIA_DEST_DIGEST_BYTES;
+        put_u64(v + off, m->epoch);
+        off += 8;
         key_ad(rxkey_label, sizeof rxkey_label, m->sender, m->dest_digest, m->epoch, ad, &ad_len);
-        if ((rc = lia_symkey_seal(n->storage_key, m->new_key, ad, ad_len, sealed)) != 0)
+        if ((rc = lia_symkey_seal(n->storage_key, m->new_key, ad, ad_len, v + off)) != 0)
             return rc;
-        return lia_nstore_state_put(n->store, key, sealed, sizeof sealed);
+        off += LIA_SEALED_KEY_BYTES;
+        return lia_nstore_state_put(n->store, key, v, off);
     }
     return 0;
 }
@@ -707,7 +723,8 @@ static void handle_status(node_t *n, struct conn *c)
     for (size_t i = 0; i < nch; i++)
         if (lia_channels_is_member(n->channels, lia_channels_name(n->channels, i), n->me))
             chans[k++] = (char *)lia_channels_name(n->channels, i);
-    (void)lia_nstore_outbox_count(n->store, &pending);
+    if (lia_nstore_outbox_count(n->store, &pending) != 0)
+        pending = 0;
     account_name(lia_ctl_conn_uid(c->c), account, sizeof account);
     s.node_id = (char *)n->me;
     s.broker_endpoint = (char *)n->broker_ep;
@@ -802,7 +819,7 @@ static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendReques
     }
     account_name(lia_ctl_conn_uid(c->c), officer, sizeof officer);
     p->officer = officer; /* borrowed only while packing */
-    s->payload_len = liaison__v1__payload__get_packed_size(&p->base);
+    s->payload_len = liaison__v1__payload__get_packed_size(p);
     if (s->payload_len > n->max_msg - LIA_HEADER_MAX / 16 ||
         !(s->payload = malloc(s->payload_len ? s->payload_len : 1))) {
         p->officer = NULL;
@@ -810,7 +827,7 @@ static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendReques
         reply_error(c->c, LIA_ERR_TOO_LARGE, "payload too large for max-message-bytes");
         return LIA_ERR_TOO_LARGE;
     }
-    liaison__v1__payload__pack(&p->base, s->payload);
+    liaison__v1__payload__pack(p, s->payload);
     /* The decoded string was replaced: restore so that the free does not touch our buffer. */
     p->officer = NULL;
     lia_payload_free(&p);
@@ -1133,21 +1150,27 @@ int node_run(node_t *n)
     send_hello(n);
     resend_outbox(n);
     n->last_progress_ms = n->last_heartbeat_ms = now_ms();
+    int busy = 1;
 
     while (!stop_requested) {
-        int fds[1 + MAX_CONNS];
+        struct pollfd pfd[2 + MAX_CONNS];
         uint8_t ready[1 + MAX_CONNS];
         size_t nfds = 0, n_sends = 0, n_dels = 0, n_acked = 0;
-        int client_ready = 0, group = 0;
+        int group = 0;
         uint64_t now;
 
-        fds[nfds++] = lia_ctl_server_fd(n->ctl);
+        /* The transport's descriptor is edge-like: after any send, or a drain cut short,
+         * look again without blocking. */
+        pfd[nfds++] = (struct pollfd){lia_client_fd(n->client), POLLIN, 0};
+        pfd[nfds++] = (struct pollfd){lia_ctl_server_fd(n->ctl), POLLIN, 0};
         for (size_t i = 0; i < MAX_CONNS; i++)
             if (n->conns[i].c)
-                fds[nfds++] = lia_ctl_conn_fd(n->conns[i].c);
-        rc = lia_client_poll(n->client, fds, nfds, (int)n->heartbeat_ms, &client_ready, ready);
-        if (rc != 0 && rc != LIA_ERR_LIMIT && !stop_requested)
-            log_warn("poll: %s", lia_strerror(rc));
+                pfd[nfds++] = (struct pollfd){lia_ctl_conn_fd(n->conns[i].c), POLLIN, 0};
+        if (poll(pfd, nfds, busy ? 0 : (int)n->heartbeat_ms) < 0 && errno != EINTR)
+            log_warn_errno("poll");
+        for (size_t i = 1; i < nfds && i <= MAX_CONNS + 1; i++)
+            ready[i - 1] = (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+        busy = 0;
         serve_control(n, ready, sends, &n_sends, BURST);
         /* Broker frames: drain what is there. */
         while (n_dels < BURST && n_acked < BURST) {
@@ -1199,7 +1222,10 @@ int node_run(node_t *n)
             }
             liaison__v1__frame__free_unpacked(f, NULL);
         }
+        if (n_dels == BURST || n_acked == BURST || n_sends == BURST)
+            busy = 1;
         if (n_sends || n_acked || n_dels) {
+            busy = 1;
             if (lia_nstore_begin(n->store) != 0)
                 fatal(EX_IOERR, "%s: cannot start a transaction", n->store_path);
             group = 1;
@@ -1253,6 +1279,7 @@ int node_run(node_t *n)
         if (now - n->last_heartbeat_ms >= n->heartbeat_ms) {
             uint64_t pending = 0;
             n->last_heartbeat_ms = now;
+            busy = 1;
             send_hello(n);
             if (lia_nstore_outbox_count(n->store, &pending) == 0 && pending > 0 &&
                 now - n->last_progress_ms >= n->resend_ms) {
