@@ -303,8 +303,8 @@ static void test_syntax_and_bounds(void **state)
     BAD(REQ_DESC, "{\"send\":", LIA_ERR_DECODE, "incomplete");
     BAD(REQ_DESC, "{\"send\" {}}", LIA_ERR_DECODE, "syntax error at line 1, column 9");
     BAD(REQ_DESC, "{\n\"send\": {},\n}", LIA_ERR_DECODE, "syntax error at line 3");
-    BAD(REQ_DESC, "{'send': {}}", LIA_ERR_DECODE, "syntax error");
-    BAD(REQ_DESC, "{} {}", LIA_ERR_DECODE, "unexpected data after the JSON value");
+    BAD(REQ_DESC, "{\"send\": {} x}", LIA_ERR_DECODE, "syntax error");
+    BAD(REQ_DESC, "{} {}", LIA_ERR_DECODE, "syntax error at line 1, column 4");
     BAD(REQ_DESC, "{\"send\":{\"channel\":\"\xff\"}}", LIA_ERR_DECODE, "");
     parse_bad(REQ_DESC, "{}\0{}", 5, LIA_ERR_DECODE, "unexpected data after the JSON value");
 
