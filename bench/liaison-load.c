@@ -46,30 +46,30 @@ static int write_req(lia_ctl_conn_t *c, const Liaison__V1__ControlRequest *r)
     return rc;
 }
 
-/* Reads one reply (waiting up to timeout_ms); NULL on timeout or error. */
+/*
+ * Reads one reply, waiting up to timeout_ms for it to start. The client connection blocks
+ * once a frame has begun, and lia_ctl_read reads exactly one frame's bytes, so polling the
+ * descriptor first is enough.
+ */
 static Liaison__V1__ControlReply *read_reply(lia_ctl_conn_t *c, int timeout_ms, int *err)
 {
-    for (;;) {
-        uint8_t *data = NULL;
-        size_t len = 0;
-        int rc = lia_ctl_read(c, &data, &len);
-        if (rc == 0) {
-            Liaison__V1__ControlReply *r = liaison__v1__control_reply__unpack(NULL, len, data);
-            free(data);
-            *err = r ? 0 : LIA_ERR_DECODE;
-            return r;
-        }
-        if (rc != LIA_ERR_LIMIT) {
-            *err = rc;
-            return NULL;
-        }
-        struct pollfd p = {lia_ctl_conn_fd(c), POLLIN, 0};
-        int pr = poll(&p, 1, timeout_ms);
-        if (pr <= 0) {
-            *err = LIA_ERR_LIMIT;
-            return NULL;
-        }
+    struct pollfd p = {lia_ctl_conn_fd(c), POLLIN, 0};
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (poll(&p, 1, timeout_ms) <= 0) {
+        *err = LIA_ERR_LIMIT;
+        return NULL;
     }
+    if ((rc = lia_ctl_read(c, &data, &len)) != 0) {
+        *err = rc;
+        return NULL;
+    }
+    Liaison__V1__ControlReply *r = liaison__v1__control_reply__unpack(NULL, len, data);
+    free(data);
+    *err = r ? 0 : LIA_ERR_DECODE;
+    return r;
 }
 
 /* Builds the payload for message i: the example case alert with the index and send time. */

@@ -29,6 +29,10 @@ check() { # check DESCRIPTION COMMAND...
   local d=$1; shift
   if "$@"; then ok "$d"; else not_ok "$d"; fi
 }
+check_fails() { # check_fails DESCRIPTION COMMAND...: COMMAND must fail
+  local d=$1; shift
+  if "$@"; then not_ok "$d"; else ok "$d"; fi
+}
 finish() {
   echo "$(basename "$0" .sh): $PASSED passed, $FAILED failed"
   [ "$FAILED" -eq 0 ]
@@ -142,7 +146,7 @@ net_up() {
   net_authority
   net_identity broker broker EU
   local id
-  for id in "$@"; do net_identity "$id" contact-point "${id:0:2}"; done
+  for id in "$@"; do net_identity "$id" contact-point "$(tr a-z A-Z <<<"${id:0:2}")"; done
   start_broker
   for id in "$@"; do start_node "$id"; done
 }
