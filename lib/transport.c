@@ -826,8 +826,8 @@ static int client_suspect(lia_client_t *c)
  */
 static int client_service(lia_client_t *c)
 {
-    uint16_t ev;
-    uint32_t val;
+    uint16_t ev = 0;
+    uint32_t val = 0;
     int rc;
 
     timer_clear(c->tfd);
