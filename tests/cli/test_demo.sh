@@ -15,6 +15,10 @@ check 'case_reference: "2026-0042"'
 check 'REFUSED: signature does not verify'
 check 'REFUSED: this node is not a recipient of the message'
 check 'content unreadable'
-check 'Demo complete'
+check 'Part 1 complete'
+check 'accepted (in the durable outbox'
+check 'from fr-ncp  channel case:2026-0042'
+check 'stopping: everything received was committed'
+check 'Demo complete: a case alert travelled from fr-ncp through the broker to de-ncp and eu-hub.'
 echo "demo: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

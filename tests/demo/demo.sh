@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The demonstration run by `./run demo`: a network authority, two national contact points,
-# a case alert sealed by one and opened by the other, what the broker sees of it, and
-# tampering refused. Everything happens in a temporary directory that is removed at the end.
+# The demonstration run by `./run demo`.
+# Part 1: a network authority, two national contact points, a case alert sealed by one and
+# opened by the other, what the broker sees of it, and tampering refused.
+# Part 2: a broker and three nodes (two contact points and a hub) on 127.0.0.1; a case alert
+# sent on a case channel arrives, verified and decrypted, at the others; clean shutdown.
+# Everything happens in temporary directories that are removed at the end.
 # Usage: tests/demo/demo.sh BUILD_DIR
 set -euo pipefail
 BUILD=${1:-build/release}
@@ -58,4 +61,53 @@ if run "$E" open --key "$D/fr/node.key" --authority "$D/authority/authority.pub"
   exit 1
 fi
 
-printf '\nDemo complete: the authority, two identities, a case alert sealed and opened, tampering refused.\n'
+printf '\nPart 1 complete: the authority, two identities, a case alert sealed and opened, tampering refused.\n'
+
+# ---------------------------------------------------------------- part 2: the network
+export LIA_BUILD_DIR="$BUILD"
+source "$(dirname "$0")/../integration/lib.sh"
+CLI="$BUILD/node/liaison"
+
+step "9. A network on 127.0.0.1: authority, broker, two contact points (fr, de) and a hub"
+CHANNELS="channel case:2026-0042 fr-ncp de-ncp eu-hub"
+net_authority
+net_identity broker broker EU
+net_identity fr-ncp contact-point FR
+net_identity de-ncp contact-point DE
+net_identity eu-hub hub EU
+start_broker
+for n in fr-ncp de-ncp eu-hub; do start_node "$n"; done
+sed "s|$NET|\$NET|g" "$NET/broker.conf" | grep -v '^$'
+run "$BUILD/broker/liaison-broker" -n -c "$NET/broker.conf"
+
+step "10. Germany and the hub follow the case channel"
+"$CLI" --socket "$(sock de-ncp)" follow --channel case:2026-0042 >"$NET/de.follow" 2>&1 &
+PIDS+=($!)
+"$CLI" --socket "$(sock eu-hub)" follow --channel case:2026-0042 >"$NET/hub.follow" 2>&1 &
+PIDS+=($!)
+
+step "11. France sends a case alert on the channel"
+run "$CLI" --socket "$(sock fr-ncp)" send alert --channel case:2026-0042 --case 2026-0042 \
+  --title "Van with smuggled migrants expected at the German border" \
+  --summary "Romanian-registered van, driver holds an Albanian passport; about twelve migrants." \
+  --urgency PRIORITY --purpose "Preventing and combating migrant smuggling" \
+  --legal-basis "Directive (EU) 2023/977" --classification RESTRICTED \
+  --marking "RESTREINT UE/EU RESTRICTED" --handling H2 --reliability B --accuracy 2 \
+  --tlp AMBER --subject SUSPECT
+
+step "12. It arrives, verified and decrypted, at Germany and at the hub"
+wait_until 20 grep -q "2026-0042" "$NET/de.follow"
+wait_until 20 grep -q "2026-0042" "$NET/hub.follow"
+echo "--- de-ncp:"; cat "$NET/de.follow"
+echo "--- eu-hub:"; cat "$NET/hub.follow"
+run "$CLI" --socket "$(sock fr-ncp)" status
+
+step "13. Clean shutdown: every daemon finishes its work, commits and exits 0"
+for n in fr-ncp de-ncp eu-hub; do kill -TERM "$(node_pid "$n")"; done
+kill -TERM "$BROKER_PID"
+for p in "$(node_pid fr-ncp)" "$(node_pid de-ncp)" "$(node_pid eu-hub)" "$BROKER_PID"; do
+  wait "$p" || { echo "demo: a daemon did not exit cleanly" >&2; exit 1; }
+done
+tail -n 1 "$NET/broker.log"
+
+printf '\nDemo complete: a case alert travelled from fr-ncp through the broker to de-ncp and eu-hub.\n'
