@@ -225,6 +225,8 @@ static int seal_one(const lia_identity_t *sender, const char *sender_id,
         return LIA_ERR_INVALID;
     randombytes_buf(msgid, sizeof msgid);
     randombytes_buf(nonce, sizeof nonce);
+    if (it->message_id_out)
+        memcpy(it->message_id_out, msgid, sizeof msgid);
 
     h.version = 1;
     h.sender = (char *)sender_id;

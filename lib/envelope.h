@@ -46,6 +46,7 @@ typedef struct {
     size_t n_grant;           /* ascending by node id */
     const uint8_t *payload;   /* serialised Payload */
     size_t payload_len;
+    uint8_t *message_id_out;  /* if not NULL: receives the envelope's 16-byte message id */
 } lia_seal_item;
 
 typedef struct {

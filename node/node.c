@@ -88,6 +88,7 @@ struct follower {
 
 struct conn {
     lia_ctl_conn_t *c;
+    char account[80]; /* the peer's local account, looked up once at accept */
     int following;
     struct follower f;
 };
@@ -129,6 +130,12 @@ struct node {
     uint64_t cursor;
     uint64_t last_broker_ms, last_progress_ms, last_heartbeat_ms;
     uint64_t refused;
+    /* Stream positions advanced in the open group: written once per stream at commit. */
+    struct {
+        uint8_t stream[LIA_STREAM_ID_BYTES];
+        uint64_t seq;
+    } rs[BURST];
+    size_t n_rs;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -492,17 +499,40 @@ done:
     return rc;
 }
 
-static int save_rx(node_t *n, const lia_opened *m)
+/* Writes the stream positions advanced in this group (one state row per stream). */
+static int flush_rx(node_t *n)
 {
-    char key[128];
+    char key[3 + 2 * LIA_STREAM_ID_BYTES + 1];
     uint8_t last[8];
     int rc;
 
-    memcpy(key, "rs:", 3);
-    hex(m->stream_id, LIA_STREAM_ID_BYTES, key + 3);
-    put_u64(last, m->seq);
-    if ((rc = lia_nstore_state_put(n->store, key, last, sizeof last)) != 0)
-        return rc;
+    for (size_t i = 0; i < n->n_rs; i++) {
+        memcpy(key, "rs:", 3);
+        hex(n->rs[i].stream, LIA_STREAM_ID_BYTES, key + 3);
+        put_u64(last, n->rs[i].seq);
+        if ((rc = lia_nstore_state_put(n->store, key, last, sizeof last)) != 0)
+            return rc;
+    }
+    n->n_rs = 0;
+    return 0;
+}
+
+static int save_rx(node_t *n, const lia_opened *m)
+{
+    char key[128];
+    int rc;
+    size_t i;
+
+    for (i = 0; i < n->n_rs; i++)
+        if (memcmp(n->rs[i].stream, m->stream_id, LIA_STREAM_ID_BYTES) == 0)
+            break;
+    if (i == n->n_rs) {
+        if (n->n_rs == BURST && (rc = flush_rx(n)) != 0)
+            return rc;
+        i = n->n_rs++;
+        memcpy(n->rs[i].stream, m->stream_id, LIA_STREAM_ID_BYTES);
+    }
+    n->rs[i].seq = m->seq;
     if (m->new_key) {
         /* rk:<hex of half the stream id>:<epoch> -> sender, digest, epoch, sealed key */
         uint8_t v[1 + LIA_NODE_ID_MAX + LIA_DEST_DIGEST_BYTES + 8 + LIA_SEALED_KEY_BYTES];
@@ -725,7 +755,7 @@ static void handle_status(node_t *n, struct conn *c)
             chans[k++] = (char *)lia_channels_name(n->channels, i);
     if (lia_nstore_outbox_count(n->store, &pending) != 0)
         pending = 0;
-    account_name(lia_ctl_conn_uid(c->c), account, sizeof account);
+    snprintf(account, sizeof account, "%s", c->account);
     s.node_id = (char *)n->me;
     s.broker_endpoint = (char *)n->broker_ep;
     s.broker_connected = n->last_broker_ms && now_ms() - n->last_broker_ms <= n->heartbeat_timeout_ms;
@@ -769,7 +799,6 @@ static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendReques
                         struct pending_send *s)
 {
     Liaison__V1__Payload *p = NULL;
-    char officer[80];
     int rc;
 
     memset(s, 0, sizeof *s);
@@ -817,19 +846,19 @@ static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendReques
         reply_error(c->c, rc, "the payload does not validate (see docs/payload.md)");
         return rc;
     }
-    account_name(lia_ctl_conn_uid(c->c), officer, sizeof officer);
-    p->officer = officer; /* borrowed only while packing */
+    /* The accountable officer is the account on the socket, whatever the client wrote. */
+    char *claimed = p->officer;
+    p->officer = c->account; /* borrowed only while packing */
     s->payload_len = liaison__v1__payload__get_packed_size(p);
     if (s->payload_len > n->max_msg - LIA_HEADER_MAX / 16 ||
         !(s->payload = malloc(s->payload_len ? s->payload_len : 1))) {
-        p->officer = NULL;
+        p->officer = claimed;
         lia_payload_free(&p);
         reply_error(c->c, LIA_ERR_TOO_LARGE, "payload too large for max-message-bytes");
         return LIA_ERR_TOO_LARGE;
     }
     liaison__v1__payload__pack(p, s->payload);
-    /* The decoded string was replaced: restore so that the free does not touch our buffer. */
-    p->officer = NULL;
+    p->officer = claimed; /* give the decoder's string back to its free */
     lia_payload_free(&p);
     s->expires_at_ms = sr->expires_at_ms;
     return 0;
@@ -875,6 +904,7 @@ static int seal_pending(node_t *n, struct pending_send *sends, size_t count)
         it->key = t->key;
         it->payload = s->payload;
         it->payload_len = s->payload_len;
+        it->message_id_out = s->message_id;
         if (!t->granted) {
             /* First envelope of the epoch: hand the key to every other entitled node. */
             size_t k = 0;
@@ -910,16 +940,11 @@ static int seal_pending(node_t *n, struct pending_send *sends, size_t count)
     if ((rc = lia_envelope_seal_batch(n->id, n->me, items, n_items, out)) != 0)
         goto fail;
     for (size_t i = 0, k = 0; i < count; i++) {
-        lia_envelope_meta *m = NULL;
         if (sends[i].err)
             continue;
         sends[i].env = out[k];
         out[k].data = NULL;
         k++;
-        if ((rc = lia_envelope_inspect(sends[i].env.data, sends[i].env.len, &m)) != 0)
-            goto fail;
-        memcpy(sends[i].message_id, m->message_id, LIA_MESSAGE_ID_BYTES);
-        lia_envelope_meta_free(&m);
         if ((rc = lia_nstore_outbox_add(n->store, sends[i].message_id, sends[i].env.data,
                                         sends[i].env.len, &sends[i].outbox_id)) != 0)
             goto fail;
@@ -1031,6 +1056,7 @@ static void serve_control(node_t *n, const uint8_t *ready, struct pending_send *
             continue;
         }
         slot->c = cc;
+        account_name(lia_ctl_conn_uid(cc), slot->account, sizeof slot->account);
     }
     for (size_t i = 0; i < MAX_CONNS; i++) {
         struct conn *c = &n->conns[i];
@@ -1239,7 +1265,7 @@ int node_run(node_t *n)
         for (size_t i = 0; i < n_dels; i++)
             if ((rc = take_delivery(n, &dels[i])) != 0)
                 fatal(EX_IOERR, "%s: %s", n->store_path, lia_strerror(rc));
-        if (group && lia_nstore_commit(n->store) != 0)
+        if (group && (flush_rx(n) != 0 || lia_nstore_commit(n->store) != 0))
             fatal(EX_IOERR, "%s: durable commit failed; stopping (nothing unsaved was "
                             "acknowledged)",
                   n->store_path);
