@@ -38,3 +38,5 @@ OFFSET=0
 run one_to_one bench:1to1 "$N" 0 sub1
 run one_to_four bench:1to4 "$N" 0 sub1 sub2 sub3 sub4
 run latency_1000 bench:1to1 10000 1000 sub1
+# The same machine's raw ZeroMQ CURVE forwarding rate, as the baseline ratio.
+"$B/bench/bench_forward" 200000 2>/dev/null
