@@ -24,7 +24,7 @@ run() { # run NAME CHANNEL N RATE SUBS...
   done
   "$LOAD" send --socket "$(sock pub)" --channel "$ch" --count "$n" --start "$OFFSET" \
     --rate "$rate" >"$NET/send.json"
-  for p in "${pids[@]}"; do wait "$p"; done
+  for p in "${pids[@]}"; do wait "$p" || echo "{\"bench\":\"$name\",\"error\":\"a subscriber did not receive everything once and in order\"}"; done
   end=$(date +%s.%N)
   for s in "$@"; do
     AFTER[$s]=$(( ${AFTER[$s]:-0} + n ))

@@ -455,12 +455,46 @@ static void handle_publish(broker_t *b, struct node *n, const lia_peer *peer,
                    m->message_id, "no recipient other than the sender");
         goto done;
     }
-    rc = lia_bstore_append(b->store, m->message_id, n->cert.node_id, p->envelope.data,
-                           p->envelope.len, rcpt, n_rcpt, &dup);
-    if (rc != 0) {
+    /* Each sender stream is stored in order, so every receiver gets it in order. */
+    uint8_t stream[LIA_STREAM_ID_BYTES];
+    uint64_t last = 0;
+    lia_envelope_stream_id(m->sender, m->dest_digest, stream);
+    if ((rc = lia_bstore_stream_last(b->store, stream, &last)) != 0) {
         log_err("store: %s", lia_strerror(rc));
         *store_failed = 1;
         goto done;
+    }
+    if (m->seq > last + 1) {
+        log_debug("%s: sequence %llu after %llu on a stream: not stored, awaiting the missing",
+                  n->cert.node_id, (unsigned long long)m->seq, (unsigned long long)last);
+        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_OUT_OF_ORDER, m->message_id,
+                   "earlier envelopes of this stream are missing: republish in order");
+        goto done;
+    }
+    if (m->seq <= last) {
+        int found = 0;
+        if ((rc = lia_bstore_has(b->store, m->message_id, &found)) != 0) {
+            *store_failed = 1;
+            goto done;
+        }
+        if (!found) {
+            log_warn("%s: sequence %llu reused by a different envelope: refused", n->cert.node_id,
+                     (unsigned long long)m->seq);
+            send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_REUSED,
+                       m->message_id, "this sender sequence was already used by another envelope");
+            goto done;
+        }
+        dup = 1; /* a retry of a stored envelope: acknowledge again */
+    } else {
+        rc = lia_bstore_append(b->store, m->message_id, n->cert.node_id, p->envelope.data,
+                               p->envelope.len, rcpt, n_rcpt, &dup);
+        if (rc == 0 && !dup)
+            rc = lia_bstore_stream_set(b->store, stream, m->seq);
+        if (rc != 0) {
+            log_err("store: %s", lia_strerror(rc));
+            *store_failed = 1;
+            goto done;
+        }
     }
     if (!dup)
         for (size_t i = 0; i < n_rcpt; i++) {
@@ -672,6 +706,7 @@ int broker_run(broker_t *b)
         return lia_err_exit(rc);
     }
     o.max_msg = b->max_msg + FRAME_SLACK;
+    o.sndhwm = o.rcvhwm = 2 * b->max_inflight + 1024;
     o.heartbeat_ivl_ms = (int)b->heartbeat_ms;
     o.heartbeat_timeout_ms = (int)b->heartbeat_timeout_ms;
     if ((rc = lia_server_new(b->id, b->listen, &o, admit, b, &b->srv)) != 0) {

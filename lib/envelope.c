@@ -131,6 +131,12 @@ static void stream_id(const char *sender, const uint8_t dest[LIA_DEST_DIGEST_BYT
     crypto_generichash_final(&st, out, LIA_STREAM_ID_BYTES);
 }
 
+void lia_envelope_stream_id(const char *sender, const uint8_t dest[LIA_DEST_DIGEST_BYTES],
+                            uint8_t out[LIA_STREAM_ID_BYTES])
+{
+    stream_id(sender, dest, out);
+}
+
 static void key_slot(const char *sender, const uint8_t dest[LIA_DEST_DIGEST_BYTES],
                      uint64_t epoch, uint8_t out[LIA_HASH_BYTES])
 {

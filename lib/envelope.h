@@ -110,6 +110,10 @@ typedef struct lia_opener lia_opener_t;
 /* 1 if s is a valid channel name: 1..64 bytes of [a-z0-9._:-], starting with [a-z0-9]. */
 int lia_channel_valid(const char *s);
 
+/* The replay stream of (sender, destination digest): protocol.md section 4.8. */
+void lia_envelope_stream_id(const char *sender, const uint8_t dest[LIA_DEST_DIGEST_BYTES],
+                            uint8_t out[LIA_STREAM_ID_BYTES]);
+
 /* Validates a destination and computes its digest (protocol.md, "destination digest"). */
 int lia_dest_digest(const lia_dest *d, uint8_t out[LIA_DEST_DIGEST_BYTES]) LIA_WUR;
 

@@ -468,6 +468,9 @@ enum {
     B_GC_ENV,
     B_DEL_DEL,
     B_FETCH,
+    B_GET_STREAM,
+    B_PUT_STREAM,
+    B_HAS_MSG,
     B_COUNT
 };
 
@@ -489,6 +492,10 @@ static const char *const bstore_sql[B_COUNT] = {
     [B_FETCH] = "SELECT d.seq, e.data FROM deliveries AS d JOIN envelopes AS e"
                 " ON e.id = d.envelope_id WHERE d.node = ?1 AND d.seq > ?2 AND d.seq <= ?3"
                 " ORDER BY d.seq LIMIT ?4",
+    [B_GET_STREAM] = "SELECT last FROM streams WHERE id = ?1",
+    [B_HAS_MSG] = "SELECT 1 FROM envelopes WHERE message_id = ?1",
+    [B_PUT_STREAM] = "INSERT INTO streams(id, last) VALUES(?1, ?2)"
+                     " ON CONFLICT(id) DO UPDATE SET last = excluded.last",
 };
 
 static const char bstore_schema[] =
@@ -498,7 +505,8 @@ static const char bstore_schema[] =
     " envelope_id INTEGER NOT NULL REFERENCES envelopes(id), PRIMARY KEY(node, seq))"
     " WITHOUT ROWID;"
     "CREATE TABLE nodes(node TEXT PRIMARY KEY, head INTEGER NOT NULL, cursor INTEGER NOT NULL)"
-    " WITHOUT ROWID;";
+    " WITHOUT ROWID;"
+    "CREATE TABLE streams(id BLOB PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;";
 
 /* A node's stream as cached in memory. */
 struct bnode {
@@ -512,6 +520,7 @@ struct bnode {
 struct lia_bstore {
     struct sdb d;
     lia_map_t *nodes;     /* BLAKE2b-256(node id) -> struct bnode* */
+    lia_map_t *streams;   /* sender stream id -> uint64_t* last sequence stored */
     struct bnode **dirty; /* nodes changed in the open group */
     size_t n_dirty, cap_dirty;
     struct bnode **scratch; /* recipients of the append in progress */
@@ -630,6 +639,9 @@ int lia_bstore_open(const char *path, lia_bstore_t **out)
     rc = lia_map_new(32, free, &s->nodes);
     if (rc != 0)
         goto fail;
+    rc = lia_map_new(LIA_STREAM_ID_BYTES, free, &s->streams);
+    if (rc != 0)
+        goto fail;
     rc = sdb_open(&s->d, path, "broker log", APP_ID_BROKER, bstore_schema, bstore_sql, B_COUNT);
     if (rc != 0)
         goto fail;
@@ -637,6 +649,7 @@ int lia_bstore_open(const char *path, lia_bstore_t **out)
     return 0;
 fail:
     lia_map_destroy(&s->nodes);
+    lia_map_destroy(&s->streams);
     free(s);
     return rc;
 }
@@ -650,6 +663,7 @@ void lia_bstore_close(lia_bstore_t **p)
     s = *p;
     sdb_close(&s->d);
     lia_map_destroy(&s->nodes);
+    lia_map_destroy(&s->streams);
     free(s->dirty);
     free(s->scratch);
     free(s);
@@ -744,6 +758,102 @@ int lia_bstore_append(lia_bstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_B
         }
         b->head++;
     }
+    return 0;
+}
+
+/*
+ * The last sender sequence stored for a stream (0 if none). Cached in memory after the first
+ * read; a group that fails leaves the store failed, so the cache never outlives a rollback.
+ */
+int lia_bstore_stream_last(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_BYTES],
+                           uint64_t *last)
+{
+    uint64_t *v;
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!s || !stream || !last)
+        return LIA_ERR_INVALID;
+    if ((rc = sdb_ready(&s->d, 0)) != 0)
+        return rc;
+    if ((v = lia_map_get(s->streams, stream)) != NULL) {
+        *last = *v;
+        return 0;
+    }
+    st = s->d.st[B_GET_STREAM];
+    if ((rc = st_bound(&s->d, st, bind_blob(st, 1, stream, LIA_STREAM_ID_BYTES),
+                       "stream get")) != 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        sqlite3_int64 x = sqlite3_column_int64(st, 0);
+        *last = x < 0 ? 0 : (uint64_t)x;
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        *last = 0;
+        rc = 0;
+    } else {
+        rc = sdb_fail(&s->d, rc, "stream get");
+    }
+    st_reset(st);
+    if (rc != 0)
+        return rc;
+    if (!(v = malloc(sizeof *v)))
+        return LIA_ERR_NOMEM;
+    *v = *last;
+    if (lia_map_put(s->streams, stream, v) != 0) {
+        free(v);
+        return LIA_ERR_NOMEM;
+    }
+    return 0;
+}
+
+/* *found = 1 if an envelope with this message id was ever stored. */
+int lia_bstore_has(lia_bstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTES], int *found)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!s || !message_id || !found)
+        return LIA_ERR_INVALID;
+    if ((rc = sdb_ready(&s->d, 0)) != 0)
+        return rc;
+    st = s->d.st[B_HAS_MSG];
+    if ((rc = st_bound(&s->d, st, bind_blob(st, 1, message_id, LIA_MESSAGE_ID_BYTES),
+                       "message lookup")) != 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        *found = rc == SQLITE_ROW;
+        rc = 0;
+    } else {
+        rc = sdb_fail(&s->d, rc, "message lookup");
+    }
+    st_reset(st);
+    return rc;
+}
+
+/* Within a group: records seq as the last sequence stored for the stream. */
+int lia_bstore_stream_set(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_BYTES],
+                          uint64_t seq)
+{
+    uint64_t last, *v;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = lia_bstore_stream_last(s, stream, &last)) != 0)
+        return rc;
+    if ((rc = sdb_ready(&s->d, 1)) != 0)
+        return rc;
+    st = s->d.st[B_PUT_STREAM];
+    if ((rc = st_bound(&s->d, st,
+                       bind_blob(st, 1, stream, LIA_STREAM_ID_BYTES) | bind_u64(st, 2, seq),
+                       "stream put")) != 0 ||
+        (rc = st_exec(&s->d, st, "stream put")) != 0)
+        return rc;
+    v = lia_map_get(s->streams, stream);
+    if (v)
+        *v = seq;
     return 0;
 }
 

@@ -51,6 +51,20 @@ int lia_bstore_append(lia_bstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_B
                       const char *sender, const uint8_t *env, size_t len,
                       const char *const *recipients, size_t n, int *duplicate) LIA_WUR;
 
+/*
+ * Per sender stream (sender, destination; lia_envelope_stream_id), the last sender sequence
+ * stored, so that the broker stores each stream in order: a publish that skips ahead is not
+ * stored (the sender republishes its outbox in order).
+ */
+int lia_bstore_stream_last(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_BYTES],
+                           uint64_t *last) LIA_WUR;
+/* *found = 1 if an envelope with this message id was ever stored (also after collection). */
+int lia_bstore_has(lia_bstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTES],
+                   int *found) LIA_WUR;
+/* Within a group: seq is now the last sequence stored for the stream. */
+int lia_bstore_stream_set(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_BYTES],
+                          uint64_t seq) LIA_WUR;
+
 /* Within a group: the node has durably stored everything up to seq (cursor only moves up: a
  * lower seq is a no-op; seq above the durable head is LIA_ERR_INVALID). Deliveries up to the
  * cursor are collected, and an envelope's bytes once every recipient acknowledged it (its

@@ -130,6 +130,10 @@ struct node {
     uint64_t cursor;
     uint64_t last_broker_ms, last_progress_ms, last_heartbeat_ms;
     uint64_t refused;
+    int backlog; /* the outbox holds envelopes not yet handed to the transport, in order */
+    int resend_all; /* next publish pass starts from the oldest pending envelope */
+    uint64_t pub_after; /* outbox id of the newest envelope handed to the transport */
+    uint64_t last_resend_ms;
     /* Stream positions advanced in the open group: written once per stream at commit. */
     struct {
         uint8_t stream[LIA_STREAM_ID_BYTES];
@@ -597,28 +601,37 @@ static int publish(node_t *n, const uint8_t *env, size_t len)
 }
 
 /* Sends every envelope still in the outbox (the broker deduplicates by message id). */
+/*
+ * Publishes the outbox again, oldest first (the broker recognises what it already stored, and
+ * stores each sender stream only in order). Clears the backlog once everything pending went
+ * to the transport.
+ */
 static void resend_outbox(node_t *n)
 {
     lia_nstore_out out[256];
     size_t got = 0;
-    uint64_t after = 0;
+    uint64_t after = n->resend_all ? 0 : n->pub_after;
     size_t total = 0;
 
+    n->last_resend_ms = now_ms();
+    n->resend_all = 0;
     do {
         if (lia_nstore_outbox_pending(n->store, after, 256, out, &got) != 0)
             return;
         for (size_t i = 0; i < got; i++) {
             if (publish(n, out[i].data, out[i].len) != 0) {
                 lia_nstore_out_free(out, got);
+                n->backlog = 1;
                 return;
             }
-            after = out[i].id;
+            after = n->pub_after = out[i].id;
         }
         total += got;
         lia_nstore_out_free(out, got);
     } while (got == 256 && total < n->window);
+    n->backlog = got == 256; /* more than a window pending: continue on the next turn */
     if (total)
-        log_debug("resent %zu unacknowledged envelope(s)", total);
+        log_debug("published %zu envelope(s) from the outbox", total);
 }
 
 /* ---------------- control socket ---------------- */
@@ -1140,6 +1153,7 @@ static int open_all(node_t *n)
         return rc;
     }
     o.max_msg = n->max_msg + FRAME_SLACK;
+    o.sndhwm = o.rcvhwm = 2 * n->window + 1024;
     o.heartbeat_ivl_ms = (int)n->heartbeat_ms;
     o.heartbeat_timeout_ms = (int)n->heartbeat_timeout_ms;
     if ((rc = lia_client_new(n->id, n->broker_ep, n->broker_cert.transport_pk, &o, &n->client)) !=
@@ -1174,6 +1188,7 @@ int node_run(node_t *n)
     log_notice("node %s: broker %s, cursor %llu", n->me, n->broker_ep,
                (unsigned long long)n->cursor);
     send_hello(n);
+    n->resend_all = 1;
     resend_outbox(n);
     n->last_progress_ms = n->last_heartbeat_ms = now_ms();
     int busy = 1;
@@ -1230,19 +1245,26 @@ int node_run(node_t *n)
                 f->deliver->envelope.len = 0;
                 n_dels++;
                 break;
-            case LIAISON__V1__FRAME__KIND_ERROR:
-                log_warn("broker: %s%s%s", f->error->reason,
-                         f->error->message_id.len ? " (an envelope of ours)" : "",
-                         f->error->code == LIAISON__V1__ERROR_CODE__ERROR_CODE_STORAGE
-                             ? "; will retry"
-                             : "");
-                if (f->error->message_id.len == LIA_MESSAGE_ID_BYTES &&
-                    f->error->code != LIAISON__V1__ERROR_CODE__ERROR_CODE_STORAGE &&
-                    f->error->code != LIAISON__V1__ERROR_CODE__ERROR_CODE_OVERLOADED) {
+            case LIAISON__V1__FRAME__KIND_ERROR: {
+                Liaison__V1__ErrorCode code = f->error->code;
+                int retry = code == LIAISON__V1__ERROR_CODE__ERROR_CODE_STORAGE ||
+                            code == LIAISON__V1__ERROR_CODE__ERROR_CODE_OVERLOADED ||
+                            code == LIAISON__V1__ERROR_CODE__ERROR_CODE_OUT_OF_ORDER;
+                if (code == LIAISON__V1__ERROR_CODE__ERROR_CODE_OUT_OF_ORDER)
+                    log_debug("broker: %s", f->error->reason);
+                else
+                    log_warn("broker: %s%s%s", f->error->reason,
+                             f->error->message_id.len ? " (an envelope of ours)" : "",
+                             retry ? "; will retry" : "");
+                if (retry) {
+                    n->backlog = 1;
+                    n->resend_all = 1;
+                }
+                else if (f->error->message_id.len == LIA_MESSAGE_ID_BYTES)
                     /* Refused for good: stop resending it. The log keeps the reason. */
                     memcpy(acked[n_acked++], f->error->message_id.data, LIA_MESSAGE_ID_BYTES);
-                }
                 break;
+            }
             default:
                 break;
             }
@@ -1282,7 +1304,13 @@ int node_run(node_t *n)
             r.send = &sr;
             if (sends[i].from->c)
                 (void)reply(sends[i].from->c, &r);
-            (void)publish(n, sends[i].env.data, sends[i].env.len);
+            /* In order or not at all: after a failed send the outbox goes out oldest first. */
+            if (!n->backlog) {
+                if (publish(n, sends[i].env.data, sends[i].env.len) != 0)
+                    n->backlog = 1;
+                else
+                    n->pub_after = sends[i].outbox_id;
+            }
             free_send(&sends[i]);
         }
         if (n_acked)
@@ -1302,6 +1330,10 @@ int node_run(node_t *n)
         for (size_t i = 0; i < n_dels; i++)
             free(dels[i].env);
         now = now_ms();
+        if (n->backlog && now - n->last_resend_ms >= 20) {
+            resend_outbox(n);
+            busy = 1;
+        }
         if (now - n->last_heartbeat_ms >= n->heartbeat_ms) {
             uint64_t pending = 0;
             n->last_heartbeat_ms = now;
@@ -1309,6 +1341,7 @@ int node_run(node_t *n)
             send_hello(n);
             if (lia_nstore_outbox_count(n->store, &pending) == 0 && pending > 0 &&
                 now - n->last_progress_ms >= n->resend_ms) {
+                n->resend_all = 1;
                 resend_outbox(n);
                 n->last_progress_ms = now;
             }
