@@ -197,12 +197,19 @@ static int admit(void *arg, const uint8_t key[32], char node_id[LIA_NODE_ID_MAX 
     for (size_t i = 0; i < b->n_nodes; i++) {
         const lia_cert_info *c = &b->nodes[i].cert;
         const lia_cert_info *valid;
+        int rc;
         if (sodium_memcmp(c->transport_pk, key, 32) != 0)
             continue;
-        if (c->role == LIA_ROLE_BROKER)
+        if (c->role == LIA_ROLE_BROKER) {
+            log_warn("admission: %s refused: a broker certificate", c->node_id);
             return LIA_ERR_PERMISSION;
-        if (lia_trust_find(b->trust, c->node_id, c->sign_key_id, now, &valid) != 0)
+        }
+        if ((rc = lia_trust_find(b->trust, c->node_id, c->sign_key_id, now, &valid)) != 0) {
+            /* The transport logs only "key not admitted": say which certificate and why. */
+            log_warn("admission: %s refused: %s (serial %016llx)", c->node_id, lia_strerror(rc),
+                     (unsigned long long)c->serial);
             return LIA_ERR_PERMISSION;
+        }
         strcpy(node_id, c->node_id);
         return 0;
     }
