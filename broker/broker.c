@@ -73,6 +73,7 @@ struct node {
 
 struct broker {
     lia_config_t *cfg;
+    char *crl_reloaded; /* crl path read again on SIGHUP (owned), or NULL */
     const char *listen, *identity_path, *authority_path, *certs_dir, *crl_path, *store_path;
     uint64_t max_msg, max_inflight, heartbeat_ms, heartbeat_timeout_ms;
     lia_identity_t *id;
@@ -334,6 +335,7 @@ void broker_destroy(broker_t **p)
     lia_trust_destroy(&b->trust);
     lia_identity_destroy(&b->id);
     lia_config_destroy(&b->cfg);
+    free(b->crl_reloaded);
     free(b);
     *p = NULL;
 }
@@ -607,17 +609,60 @@ static void pump(broker_t *b, struct node *n)
     }
 }
 
+/*
+ * Reads the configuration file again for its `crl` directive, so that a revocation list
+ * configured after the start takes effect on SIGHUP (the other directives need a restart).
+ * *out is the new path (malloc'd) or NULL when the directive is absent.
+ */
+static int reread_crl_path(broker_t *b, char **out)
+{
+    lia_config_t *cfg = NULL;
+    char err[1024] = "";
+    const char *crl;
+    int rc;
+
+    *out = NULL;
+    rc = lia_config_load(lia_config_path(b->cfg), directives,
+                         sizeof directives / sizeof directives[0], &cfg, err, sizeof err);
+    if (rc != 0) {
+        log_err("reload: %s", err[0] ? err : lia_strerror(rc));
+        return rc;
+    }
+    crl = lia_config_str(cfg, "crl", NULL);
+    if (crl && !(*out = strdup(crl)))
+        rc = LIA_ERR_NOMEM;
+    lia_config_destroy(&cfg);
+    return rc;
+}
+
 static void reload(broker_t *b)
 {
     lia_trust_t *t = NULL;
     struct node *nodes = NULL;
     size_t n = 0;
     int cut = 0;
+    char *crl = NULL;
+    const char *old_crl = b->crl_path;
 
     log_notice("reloading certificates and the revocation list");
-    if (load_certs(b, &t, &nodes, &n) != 0) {
+    if (reread_crl_path(b, &crl) != 0) {
         log_err("reload failed; keeping the previous certificates");
         return;
+    }
+    if (!crl && old_crl)
+        log_warn("reload: the crl directive was removed; keeping %s (restart to drop it)",
+                 old_crl);
+    if (crl)
+        b->crl_path = crl;
+    if (load_certs(b, &t, &nodes, &n) != 0) {
+        log_err("reload failed; keeping the previous certificates");
+        b->crl_path = old_crl;
+        free(crl);
+        return;
+    }
+    if (crl) {
+        free(b->crl_reloaded);
+        b->crl_reloaded = crl;
     }
     /* Carry connection state over; note nodes that are no longer admissible. */
     for (size_t i = 0; i < n; i++) {
