@@ -755,6 +755,9 @@ int broker_run(broker_t *b)
                 break;
             if (rc != 0) {
                 free(data);
+                if (rc == LIA_ERR_PROTOCOL) /* multi-part: dropped and logged by the transport */
+                    send_error(b, &peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_MALFORMED, NULL,
+                               "multi-part message (one frame per message)");
                 if (stop_requested || reload_requested)
                     break;
                 continue;
