@@ -73,6 +73,7 @@ struct node {
 
 struct broker {
     lia_config_t *cfg;
+    char *crl_reloaded; /* crl path read again on SIGHUP (owned), or NULL */
     const char *listen, *identity_path, *authority_path, *certs_dir, *crl_path, *store_path;
     uint64_t max_msg, max_inflight, heartbeat_ms, heartbeat_timeout_ms;
     lia_identity_t *id;
@@ -197,12 +198,19 @@ static int admit(void *arg, const uint8_t key[32], char node_id[LIA_NODE_ID_MAX 
     for (size_t i = 0; i < b->n_nodes; i++) {
         const lia_cert_info *c = &b->nodes[i].cert;
         const lia_cert_info *valid;
+        int rc;
         if (sodium_memcmp(c->transport_pk, key, 32) != 0)
             continue;
-        if (c->role == LIA_ROLE_BROKER)
+        if (c->role == LIA_ROLE_BROKER) {
+            log_warn("admission: %s refused: a broker certificate", c->node_id);
             return LIA_ERR_PERMISSION;
-        if (lia_trust_find(b->trust, c->node_id, c->sign_key_id, now, &valid) != 0)
+        }
+        if ((rc = lia_trust_find(b->trust, c->node_id, c->sign_key_id, now, &valid)) != 0) {
+            /* The transport logs only "key not admitted": say which certificate and why. */
+            log_warn("admission: %s refused: %s (serial %016llx)", c->node_id, lia_strerror(rc),
+                     (unsigned long long)c->serial);
             return LIA_ERR_PERMISSION;
+        }
         strcpy(node_id, c->node_id);
         return 0;
     }
@@ -327,6 +335,7 @@ void broker_destroy(broker_t **p)
     lia_trust_destroy(&b->trust);
     lia_identity_destroy(&b->id);
     lia_config_destroy(&b->cfg);
+    free(b->crl_reloaded);
     free(b);
     *p = NULL;
 }
@@ -634,17 +643,60 @@ static void pump(broker_t *b, struct node *n)
     }
 }
 
+/*
+ * Reads the configuration file again for its `crl` directive, so that a revocation list
+ * configured after the start takes effect on SIGHUP (the other directives need a restart).
+ * *out is the new path (malloc'd) or NULL when the directive is absent.
+ */
+static int reread_crl_path(broker_t *b, char **out)
+{
+    lia_config_t *cfg = NULL;
+    char err[1024] = "";
+    const char *crl;
+    int rc;
+
+    *out = NULL;
+    rc = lia_config_load(lia_config_path(b->cfg), directives,
+                         sizeof directives / sizeof directives[0], &cfg, err, sizeof err);
+    if (rc != 0) {
+        log_err("reload: %s", err[0] ? err : lia_strerror(rc));
+        return rc;
+    }
+    crl = lia_config_str(cfg, "crl", NULL);
+    if (crl && !(*out = strdup(crl)))
+        rc = LIA_ERR_NOMEM;
+    lia_config_destroy(&cfg);
+    return rc;
+}
+
 static void reload(broker_t *b)
 {
     lia_trust_t *t = NULL;
     struct node *nodes = NULL;
     size_t n = 0;
     int cut = 0;
+    char *crl = NULL;
+    const char *old_crl = b->crl_path;
 
     log_notice("reloading certificates and the revocation list");
-    if (load_certs(b, &t, &nodes, &n) != 0) {
+    if (reread_crl_path(b, &crl) != 0) {
         log_err("reload failed; keeping the previous certificates");
         return;
+    }
+    if (!crl && old_crl)
+        log_warn("reload: the crl directive was removed; keeping %s (restart to drop it)",
+                 old_crl);
+    if (crl)
+        b->crl_path = crl;
+    if (load_certs(b, &t, &nodes, &n) != 0) {
+        log_err("reload failed; keeping the previous certificates");
+        b->crl_path = old_crl;
+        free(crl);
+        return;
+    }
+    if (crl) {
+        free(b->crl_reloaded);
+        b->crl_reloaded = crl;
     }
     /* Carry connection state over; note nodes that are no longer admissible. */
     for (size_t i = 0; i < n; i++) {
@@ -738,6 +790,9 @@ int broker_run(broker_t *b)
                 break;
             if (rc != 0) {
                 free(data);
+                if (rc == LIA_ERR_PROTOCOL) /* multi-part: dropped and logged by the transport */
+                    send_error(b, &peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_MALFORMED, NULL,
+                               "multi-part message (one frame per message)");
                 if (stop_requested || reload_requested)
                     break;
                 continue;

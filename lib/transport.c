@@ -60,6 +60,11 @@
 #define REBIND_WAIT_MS       2000    /* how long rebind waits for the old listener to go */
 #define ENDPOINT_MAX         512
 #define MONITOR_ENDPOINT     "inproc://liaison.client.monitor" /* private context per client */
+#define SERVER_MONITOR_FMT   "inproc://liaison.server.monitor.%u" /* one per ROUTER (rebind) */
+#define SERVER_MONITOR_EVENTS                                                                      \
+    (ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |                               \
+     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+#define FD_NAMES_MAX         65536 /* connections named in disconnect logs: fds below this */
 #define MONITOR_EVENTS                                                                             \
     (ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CONNECT_RETRIED |                 \
      ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |                                      \
@@ -73,8 +78,12 @@ struct lia_server {
     void *ctx;
     void *zap;    /* REP bound at ZAP_ENDPOINT */
     void *router; /* CURVE server */
-    int epfd;     /* epoll over the ZMQ_FDs of zap and router */
-    int router_fd;
+    void *mon;    /* PAIR receiving the ROUTER's monitor events (refusals libzmq makes alone) */
+    unsigned mon_seq;
+    int epfd;     /* epoll over the ZMQ_FDs of zap, router and mon */
+    int router_fd, mon_fd;
+    char (*fd_node)[LIA_NODE_ID_MAX + 1]; /* node id last seen on each connection's fd */
+    size_t fd_cap;
     const lia_identity_t *id; /* borrowed; read again by rebind */
     lia_transport_opts opts;
     lia_admit_fn admit;
@@ -413,6 +422,143 @@ done:
 /* Server                                                                                       */
 
 /*
+ * The ROUTER's monitor. libzmq refuses some peers without asking the ZAP handler and without
+ * telling the application: a NULL or PLAIN client (mechanism mismatch during the handshake),
+ * a malformed handshake, and after admission a message over max_msg (ZMQ_MAXMSGSIZE: the
+ * connection is closed). The monitor makes these visible in the log. A disconnection carries
+ * no reason in libzmq 4.3, so the log names the node last seen on that connection and the
+ * possible causes.
+ */
+static int server_watch(lia_server_t *s, void *router, void **mon_out, int *fd_out)
+{
+    char ep[64];
+    void *mon;
+    int rc;
+
+    *mon_out = NULL;
+    *fd_out = -1;
+    snprintf(ep, sizeof ep, SERVER_MONITOR_FMT, s->mon_seq++);
+    if (zmq_socket_monitor(router, ep, SERVER_MONITOR_EVENTS) != 0)
+        return zerr("zmq_socket_monitor");
+    mon = zmq_socket(s->ctx, ZMQ_PAIR);
+    if (!mon)
+        return zerr("zmq_socket(PAIR)");
+    if ((rc = set_int(mon, ZMQ_RCVHWM, 0, "ZMQ_RCVHWM")) != 0 ||
+        (rc = set_int(mon, ZMQ_LINGER, 0, "ZMQ_LINGER")) != 0)
+        goto fail;
+    if (zmq_connect(mon, ep) != 0) {
+        rc = zerr("zmq_connect(monitor)");
+        goto fail;
+    }
+    if ((rc = sock_fd(mon, fd_out)) != 0)
+        goto fail;
+    *mon_out = mon;
+    return 0;
+fail:
+    sock_close(&mon, 0);
+    return rc;
+}
+
+/* Stops a ROUTER's monitor and closes its PAIR (accepts NULLs). */
+static void server_unwatch(void *router, void **mon)
+{
+    if (router && *mon && zmq_socket_monitor(router, NULL, 0) != 0)
+        log_warn("transport: stopping the monitor: %s", zmq_strerror(zmq_errno()));
+    sock_close(mon, 0);
+}
+
+/* Remembers which node a connection (by its fd, from ZMQ_SRCFD) belongs to, for the logs. */
+static void fd_note(lia_server_t *s, zmq_msg_t *m, const char *node)
+{
+    int fd = zmq_msg_get(m, ZMQ_SRCFD);
+
+    if (fd < 0 || fd >= FD_NAMES_MAX)
+        return;
+    if ((size_t)fd >= s->fd_cap) {
+        size_t cap = s->fd_cap ? s->fd_cap : 64;
+        char(*p)[LIA_NODE_ID_MAX + 1];
+
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        p = realloc(s->fd_node, cap * sizeof *p);
+        if (!p)
+            return; /* only the log loses the name */
+        memset(p + s->fd_cap, 0, (cap - s->fd_cap) * sizeof *p);
+        s->fd_node = p;
+        s->fd_cap = cap;
+    }
+    if (strcmp(s->fd_node[fd], node) != 0)
+        snprintf(s->fd_node[fd], sizeof s->fd_node[fd], "%s", node);
+}
+
+static const char *zmtp_error_text(uint32_t v)
+{
+    switch (v) {
+    case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+        return "security mechanism mismatch (NULL or PLAIN client; this server is CURVE only)";
+    case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
+        return "CURVE cryptographic error (wrong server key?)";
+    case ZMQ_PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_HELLO:
+    case ZMQ_PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_INITIATE:
+        return "malformed CURVE handshake";
+    default:
+        return "ZMTP protocol error";
+    }
+}
+
+/* Logs every pending monitor event of the server's ROUTER. Non-blocking. */
+static void server_monitor_drain(lia_server_t *s)
+{
+    zmq_msg_t m;
+
+    if (!s->mon)
+        return;
+    zmq_msg_init(&m);
+    while (zmq_msg_recv(&m, s->mon, ZMQ_DONTWAIT) >= 0) {
+        uint16_t ev = 0;
+        uint32_t val = 0;
+
+        if (zmq_msg_size(&m) == 6) {
+            memcpy(&ev, zmq_msg_data(&m), 2);
+            memcpy(&val, (const uint8_t *)zmq_msg_data(&m) + 2, 4);
+        }
+        if (zmq_msg_more(&m) && drain_parts(s->mon) != 0)
+            break;
+        switch (ev) {
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+            log_warn("transport: handshake refused: %s (ZMTP error 0x%x)", zmtp_error_text(val),
+                     val);
+            break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+            /* Typically the client closed first: a NULL or PLAIN client that saw our CURVE
+             * greeting, or a client with a wrong server key. */
+            log_warn("transport: handshake failed: %s (client gave up: NULL or PLAIN "
+                     "mechanism, or a wrong server key?)",
+                     zmq_strerror((int)val));
+            break;
+        case ZMQ_EVENT_DISCONNECTED:
+            /* The event may overtake the connection's last messages: a connection that closes
+             * right after its first message is not named yet. */
+            if ((size_t)val < s->fd_cap && s->fd_node[val][0]) {
+                log_info("transport: connection of node %s closed (the node left, missed "
+                         "heartbeats, or broke the protocol: e.g. a message over %zu bytes)",
+                         s->fd_node[val], s->opts.max_msg);
+                s->fd_node[val][0] = '\0';
+            } else {
+                log_info("transport: a connection closed before any of its messages was "
+                         "received (handshake refused, client left, or a message over %zu "
+                         "bytes)",
+                         s->opts.max_msg);
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    zmq_msg_close(&m);
+}
+
+/*
  * Creates the server's ROUTER with every option set (CURVE server with the identity's
  * transport key, ZAP domain, mandatory routing, size bound, heartbeats), not yet bound.
  */
@@ -510,7 +656,7 @@ int lia_server_new(const lia_identity_t *id, const char *endpoint, const lia_tra
     s = calloc(1, sizeof *s);
     if (!s)
         return LIA_ERR_NOMEM;
-    s->epfd = -1;
+    s->epfd = s->mon_fd = -1;
     s->id = id;
     s->opts = *o;
     s->admit = admit;
@@ -535,6 +681,8 @@ int lia_server_new(const lia_identity_t *id, const char *endpoint, const lia_tra
     }
     if ((rc = router_open(s, &s->router)) != 0)
         goto fail;
+    if ((rc = server_watch(s, s->router, &s->mon, &s->mon_fd)) != 0)
+        goto fail;
     if (!s->enforce_domain)
         log_notice("transport: libzmq lacks ZMQ_ZAP_ENFORCE_DOMAIN; relying on the bound ZAP "
                    "handler");
@@ -553,7 +701,8 @@ int lia_server_new(const lia_identity_t *id, const char *endpoint, const lia_tra
     }
     if ((rc = sock_fd(s->zap, &zap_fd)) != 0 || (rc = sock_fd(s->router, &s->router_fd)) != 0)
         goto fail;
-    if ((rc = epoll_add(s->epfd, zap_fd)) != 0 || (rc = epoll_add(s->epfd, s->router_fd)) != 0)
+    if ((rc = epoll_add(s->epfd, zap_fd)) != 0 || (rc = epoll_add(s->epfd, s->router_fd)) != 0 ||
+        (rc = epoll_add(s->epfd, s->mon_fd)) != 0)
         goto fail;
     log_info("transport: server bound at %s", s->endpoint);
     *out = s;
@@ -570,11 +719,13 @@ void lia_server_destroy(lia_server_t **p)
     if (!p || !*p)
         return;
     s = *p;
+    server_unwatch(s->router, &s->mon);
     sock_close(&s->router, LINGER_MS); /* first: no new ZAP requests after this */
     sock_close(&s->zap, 0);
     if (s->epfd >= 0)
         close(s->epfd);
     ctx_term(&s->ctx);
+    free(s->fd_node);
     free(s);
     *p = NULL;
 }
@@ -633,6 +784,7 @@ static int router_take(lia_server_t *s, lia_peer *peer, uint8_t **data, size_t *
     memcpy(peer->routing_id, zmq_msg_data(&rid), zmq_msg_size(&rid));
     peer->routing_id_len = zmq_msg_size(&rid);
     snprintf(peer->node_id, sizeof peer->node_id, "%s", uid);
+    fd_note(s, &body, uid);
     if (multipart || zmq_msg_size(&body) > s->opts.max_msg) {
         log_warn("transport: %s message from node %s dropped",
                  multipart ? "multi-part" : "oversized", uid);
@@ -658,15 +810,19 @@ int lia_server_recv(lia_server_t *s, int timeout_ms, lia_peer *peer, uint8_t **d
     if (!s || !peer)
         return LIA_ERR_INVALID;
     for (;;) {
-        zmq_pollitem_t items[2] = {{s->zap, 0, ZMQ_POLLIN, 0}, {s->router, 0, ZMQ_POLLIN, 0}};
+        zmq_pollitem_t items[3] = {{s->zap, 0, ZMQ_POLLIN, 0},
+                                   {s->router, 0, ZMQ_POLLIN, 0},
+                                   {s->mon, 0, ZMQ_POLLIN, 0}};
         long wait = remaining_ms(timeout_ms, deadline);
 
-        rc = zmq_poll(items, 2, wait);
+        rc = zmq_poll(items, 3, wait);
         if (rc < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             return zerr("zmq_poll");
         }
+        if (items[2].revents & ZMQ_POLLIN)
+            server_monitor_drain(s);
         if (items[0].revents & ZMQ_POLLIN) {
             if ((rc = zap_serve(s)) != 0)
                 return rc;
@@ -709,8 +865,8 @@ int lia_server_send(lia_server_t *s, const lia_peer *peer, const uint8_t *data, 
 
 int lia_server_rebind(lia_server_t *s)
 {
-    void *fresh = NULL;
-    int fresh_fd = -1, rc;
+    void *fresh = NULL, *fresh_mon = NULL;
+    int fresh_fd = -1, fresh_mon_fd = -1, rc;
 
     if (!s)
         return LIA_ERR_INVALID;
@@ -718,6 +874,9 @@ int lia_server_rebind(lia_server_t *s)
     if ((rc = router_open(s, &fresh)) != 0)
         return rc;
     if ((rc = sock_fd(fresh, &fresh_fd)) != 0 || (rc = epoll_add(s->epfd, fresh_fd)) != 0)
+        goto fail;
+    if ((rc = server_watch(s, fresh, &fresh_mon, &fresh_mon_fd)) != 0 ||
+        (rc = epoll_add(s->epfd, fresh_mon_fd)) != 0)
         goto fail;
     if (zmq_unbind(s->router, s->endpoint) != 0) {
         rc = zerr("zmq_unbind");
@@ -729,16 +888,25 @@ int lia_server_rebind(lia_server_t *s)
             log_err("transport: %s is left UNBOUND after a failed rebind", s->endpoint);
         goto fail;
     }
-    if (epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->router_fd, NULL) != 0)
+    if (epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->router_fd, NULL) != 0 ||
+        epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->mon_fd, NULL) != 0)
         log_warn_errno("transport: epoll_ctl(DEL)");
+    server_unwatch(s->router, &s->mon);
     sock_close(&s->router, 0); /* drop what was queued for the cut connections */
     s->router = fresh;
     s->router_fd = fresh_fd;
+    s->mon = fresh_mon;
+    s->mon_fd = fresh_mon_fd;
+    if (s->fd_node)
+        memset(s->fd_node, 0, s->fd_cap * sizeof *s->fd_node); /* every connection was cut */
     log_notice("transport: rebound %s; every client must pass ZAP again", s->endpoint);
     return 0;
 fail:
     if (fresh_fd >= 0)
         (void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, fresh_fd, NULL); /* may not be registered */
+    if (fresh_mon_fd >= 0)
+        (void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, fresh_mon_fd, NULL);
+    server_unwatch(fresh, &fresh_mon);
     sock_close(&fresh, 0);
     return rc;
 }

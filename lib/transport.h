@@ -9,7 +9,10 @@
  * Messages are single frames of at most max_msg bytes. libzmq enforces the bound on receipt
  * (ZMQ_MAXMSGSIZE): a peer that sends a bigger frame has its connection dropped before
  * anything is delivered, so an oversized message never reaches lia_server_recv or
- * lia_client_recv; the peer reconnects (and passes ZAP again) on its own.
+ * lia_client_recv; the peer reconnects (and passes ZAP again) on its own. The server watches
+ * its ROUTER's monitor and logs what libzmq refuses on its own: handshakes that fail before
+ * ZAP (NULL or PLAIN clients: mechanism mismatch) and closed connections (with the node last
+ * seen on them; libzmq 4.3 gives no reason, so the log lists the possible ones).
  *
  * Threading: a server or a client is used by one thread at a time. The server's ZAP handler
  * runs inside lia_server_recv on the caller's thread: a server that is not being received on
@@ -120,8 +123,8 @@ int lia_client_recv(lia_client_t *c, int timeout_ms, uint8_t **data, size_t *len
 
 /*
  * Readiness descriptors (see the poll-loop paragraph above); negative lia_err on failure.
- * Both are epoll descriptors: the server's over the ZAP handler's and the ROUTER's ZMQ_FD
- * (stable across lia_server_rebind), the client's over the DEALER's and its monitor's ZMQ_FD
+ * Both are epoll descriptors: the server's over the ZMQ_FDs of the ZAP handler, the ROUTER
+ * and its monitor (stable across lia_server_rebind), the client's over the DEALER's and its monitor's ZMQ_FD
  * and the re-dial timer. Owned by the object; valid until it is destroyed.
  */
 int lia_client_fd(lia_client_t *c);
