@@ -508,6 +508,14 @@ static const char bstore_schema[] =
     " WITHOUT ROWID;"
     "CREATE TABLE streams(id BLOB PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;";
 
+/* A sender stream's position as cached in memory. */
+struct bstream {
+    uint8_t id[LIA_STREAM_ID_BYTES];
+    uint64_t last;   /* including the open group */
+    uint64_t c_last; /* durable */
+    int dirty;
+};
+
 /* A node's stream as cached in memory. */
 struct bnode {
     char id[LIA_NODE_ID_MAX + 1];
@@ -520,7 +528,9 @@ struct bnode {
 struct lia_bstore {
     struct sdb d;
     lia_map_t *nodes;     /* BLAKE2b-256(node id) -> struct bnode* */
-    lia_map_t *streams;   /* sender stream id -> uint64_t* last sequence stored */
+    lia_map_t *streams;   /* sender stream id -> struct bstream* */
+    struct bstream **sdirty; /* streams advanced in the open group */
+    size_t n_sdirty, cap_sdirty;
     struct bnode **dirty; /* nodes changed in the open group */
     size_t n_dirty, cap_dirty;
     struct bnode **scratch; /* recipients of the append in progress */
@@ -619,6 +629,11 @@ static void bstore_forget_group(lia_bstore_t *s)
         s->dirty[i]->dirty = 0;
     }
     s->n_dirty = 0;
+    for (size_t i = 0; i < s->n_sdirty; i++) {
+        s->sdirty[i]->last = s->sdirty[i]->c_last;
+        s->sdirty[i]->dirty = 0;
+    }
+    s->n_sdirty = 0;
 }
 
 /* Opens (creating if needed, mode 0600) the log at path; see the file comment for the checks.
@@ -664,6 +679,7 @@ void lia_bstore_close(lia_bstore_t **p)
     sdb_close(&s->d);
     lia_map_destroy(&s->nodes);
     lia_map_destroy(&s->streams);
+    free(s->sdirty);
     free(s->dirty);
     free(s->scratch);
     free(s);
@@ -768,7 +784,7 @@ int lia_bstore_append(lia_bstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_B
 int lia_bstore_stream_last(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_BYTES],
                            uint64_t *last)
 {
-    uint64_t *v;
+    struct bstream *v;
     sqlite3_stmt *st;
     int rc;
 
@@ -777,7 +793,7 @@ int lia_bstore_stream_last(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_B
     if ((rc = sdb_ready(&s->d, 0)) != 0)
         return rc;
     if ((v = lia_map_get(s->streams, stream)) != NULL) {
-        *last = *v;
+        *last = v->last;
         return 0;
     }
     st = s->d.st[B_GET_STREAM];
@@ -798,13 +814,46 @@ int lia_bstore_stream_last(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_B
     st_reset(st);
     if (rc != 0)
         return rc;
-    if (!(v = malloc(sizeof *v)))
+    if (!(v = calloc(1, sizeof *v)))
         return LIA_ERR_NOMEM;
-    *v = *last;
+    memcpy(v->id, stream, LIA_STREAM_ID_BYTES);
+    v->last = v->c_last = *last;
     if (lia_map_put(s->streams, stream, v) != 0) {
         free(v);
         return LIA_ERR_NOMEM;
     }
+    return 0;
+}
+
+/*
+ * Within a group: records seq as the last sequence stored for the stream. Written once per
+ * stream at commit, whatever the number of envelopes in the group.
+ */
+int lia_bstore_stream_set(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_BYTES],
+                          uint64_t seq)
+{
+    struct bstream *v;
+    uint64_t last;
+    int rc;
+
+    if ((rc = lia_bstore_stream_last(s, stream, &last)) != 0)
+        return rc;
+    if ((rc = sdb_ready(&s->d, 1)) != 0)
+        return rc;
+    v = lia_map_get(s->streams, stream);
+    if (!v->dirty) {
+        if (s->n_sdirty == s->cap_sdirty) {
+            size_t cap = s->cap_sdirty ? 2 * s->cap_sdirty : 64;
+            struct bstream **d = realloc(s->sdirty, cap * sizeof *d);
+            if (!d)
+                return LIA_ERR_NOMEM;
+            s->sdirty = d;
+            s->cap_sdirty = cap;
+        }
+        s->sdirty[s->n_sdirty++] = v;
+        v->dirty = 1;
+    }
+    v->last = seq;
     return 0;
 }
 
@@ -833,29 +882,6 @@ int lia_bstore_has(lia_bstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTE
     return rc;
 }
 
-/* Within a group: records seq as the last sequence stored for the stream. */
-int lia_bstore_stream_set(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_BYTES],
-                          uint64_t seq)
-{
-    uint64_t last, *v;
-    sqlite3_stmt *st;
-    int rc;
-
-    if ((rc = lia_bstore_stream_last(s, stream, &last)) != 0)
-        return rc;
-    if ((rc = sdb_ready(&s->d, 1)) != 0)
-        return rc;
-    st = s->d.st[B_PUT_STREAM];
-    if ((rc = st_bound(&s->d, st,
-                       bind_blob(st, 1, stream, LIA_STREAM_ID_BYTES) | bind_u64(st, 2, seq),
-                       "stream put")) != 0 ||
-        (rc = st_exec(&s->d, st, "stream put")) != 0)
-        return rc;
-    v = lia_map_get(s->streams, stream);
-    if (v)
-        *v = seq;
-    return 0;
-}
 
 /*
  * Moves node's cursor up to seq inside a group and collects what it no longer needs: its
@@ -934,12 +960,26 @@ int lia_bstore_commit(lia_bstore_t *s)
         if (rc == 0)
             rc = st_exec(&s->d, st, "commit streams");
     }
+    st = s->d.st[B_PUT_STREAM];
+    for (size_t i = 0; i < s->n_sdirty && rc == 0; i++) {
+        rc = st_bound(&s->d, st,
+                      bind_blob(st, 1, s->sdirty[i]->id, LIA_STREAM_ID_BYTES) |
+                          bind_u64(st, 2, s->sdirty[i]->last),
+                      "commit sender streams");
+        if (rc == 0)
+            rc = st_exec(&s->d, st, "commit sender streams");
+    }
     if (rc == 0)
         rc = sdb_commit(&s->d);
     if (rc != 0) {
         bstore_forget_group(s);
         return rc;
     }
+    for (size_t i = 0; i < s->n_sdirty; i++) {
+        s->sdirty[i]->c_last = s->sdirty[i]->last;
+        s->sdirty[i]->dirty = 0;
+    }
+    s->n_sdirty = 0;
     for (size_t i = 0; i < s->n_dirty; i++) {
         s->dirty[i]->c_head = s->dirty[i]->head;
         s->dirty[i]->c_cursor = s->dirty[i]->cursor;

@@ -838,6 +838,49 @@ static void test_nstore_inbox_tamper(void **state)
     lia_symkey_destroy(&key);
 }
 
+
+/* Sender-stream positions: cached in the group, durable only after commit, restored on reopen;
+ * lia_bstore_has knows every stored message id. */
+static void test_bstore_streams(void **state)
+{
+    const char *path = store_path("bstore-streams");
+    const char *a[] = {"node-a"};
+    uint8_t s1[LIA_STREAM_ID_BYTES] = {1}, s2[LIA_STREAM_ID_BYTES] = {2}, id[LIA_MESSAGE_ID_BYTES];
+    lia_bstore_t *s;
+    uint64_t last;
+    int found;
+    (void)state;
+
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(lia_bstore_stream_last(s, s1, &last), 0);
+    assert_int_equal(last, 0);
+    assert_int_equal(lia_bstore_stream_set(s, s1, 1), LIA_ERR_INVALID); /* outside a group */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    append(s, 1, a, 1);
+    assert_int_equal(lia_bstore_stream_set(s, s1, 1), 0);
+    assert_int_equal(lia_bstore_stream_set(s, s1, 2), 0);
+    assert_int_equal(lia_bstore_stream_set(s, s2, 9), 0);
+    assert_int_equal(lia_bstore_stream_last(s, s1, &last), 0);
+    assert_int_equal(last, 2);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    mid(1, id);
+    assert_int_equal(lia_bstore_has(s, id, &found), 0);
+    assert_int_equal(found, 1);
+    mid(2, id);
+    assert_int_equal(lia_bstore_has(s, id, &found), 0);
+    assert_int_equal(found, 0);
+    /* A group that is not committed does not move the durable position. */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(lia_bstore_stream_set(s, s1, 3), 0);
+    lia_bstore_close(&s);
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(lia_bstore_stream_last(s, s1, &last), 0);
+    assert_int_equal(last, 2);
+    assert_int_equal(lia_bstore_stream_last(s, s2, &last), 0);
+    assert_int_equal(last, 9);
+    lia_bstore_close(&s);
+}
+
 static void test_nstore_state(void **state)
 {
     const char *path = store_path("nstore-state");
@@ -887,6 +930,36 @@ static void test_nstore_state(void **state)
     lia_symkey_destroy(&k2);
 }
 
+/* Listing state entries by prefix returns exactly those keys, decrypted, in key order. */
+static void test_nstore_state_list(void **state)
+{
+    lia_symkey_t *key = new_key();
+    lia_nstore_t *s;
+    lia_nstore_kv *kv;
+    size_t n;
+    (void)state;
+
+    assert_int_equal(lia_nstore_open(store_path("nstore-list"), key, &s), 0);
+    assert_int_equal(lia_nstore_begin(s), 0);
+    assert_int_equal(lia_nstore_state_put(s, "rs:b", (const uint8_t *)"2", 1), 0);
+    assert_int_equal(lia_nstore_state_put(s, "rs:a", (const uint8_t *)"1", 1), 0);
+    assert_int_equal(lia_nstore_state_put(s, "rt:x", (const uint8_t *)"3", 1), 0);
+    assert_int_equal(lia_nstore_state_put(s, "r", (const uint8_t *)"4", 1), 0);
+    assert_int_equal(lia_nstore_commit(s), 0);
+    assert_int_equal(lia_nstore_state_list(s, "rs:", &kv, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(kv[0].key, "rs:a");
+    assert_int_equal(kv[0].len, 1);
+    assert_memory_equal(kv[0].val, "1", 1);
+    assert_string_equal(kv[1].key, "rs:b");
+    lia_nstore_kv_free(kv, n);
+    assert_int_equal(lia_nstore_state_list(s, "zz:", &kv, &n), 0);
+    assert_int_equal(n, 0);
+    lia_nstore_kv_free(kv, n);
+    lia_nstore_close(&s);
+    lia_symkey_destroy(&key);
+}
+
 static void test_nstore_file_checks(void **state)
 {
     const char *path = store_path("nstore-file");
@@ -925,6 +998,8 @@ int main(void)
         cmocka_unit_test(test_nstore_inbox),
         cmocka_unit_test(test_nstore_inbox_tamper),
         cmocka_unit_test(test_nstore_state),
+        cmocka_unit_test(test_nstore_state_list),
+        cmocka_unit_test(test_bstore_streams),
         cmocka_unit_test(test_nstore_file_checks),
     };
     if (lia_vault_init() != 0)
