@@ -376,8 +376,10 @@ struct pending_ack {
 /* A connection seen for the first time (or a new connection of a known node). */
 static void note_connection(broker_t *b, struct node *n, const lia_peer *peer)
 {
-    if (!n->connected || n->peer.routing_id_len != peer->routing_id_len ||
-        memcmp(n->peer.routing_id, peer->routing_id, peer->routing_id_len) != 0) {
+    int same = n->peer.routing_id_len == peer->routing_id_len &&
+               memcmp(n->peer.routing_id, peer->routing_id, peer->routing_id_len) == 0;
+
+    if (!n->connected || !same) {
         /* In-flight deliveries on an old connection are gone: resume after the durable
          * cursor (which survives a broker restart). */
         uint64_t cur = 0, head = 0;
@@ -387,8 +389,10 @@ static void note_connection(broker_t *b, struct node *n, const lia_peer *peer)
         n->connected = 1;
         n->sent = n->acked;
         n->has_more = 1;
-        n->hello = 0;
-        n->resync_asked = 0;
+        if (!same) { /* a new connection: nothing lost on the old one may be overtaken */
+            n->hello = 0;
+            n->resync_asked = 0;
+        }
         if (n->window == 0)
             n->window = (uint32_t)b->max_inflight;
         log_info("%s connected", n->cert.node_id);

@@ -585,9 +585,10 @@ static int publish(node_t *n, const uint8_t *env, size_t len)
  * until the transport pushes back (the rest goes on a later turn) or max were sent. Order
  * matters: the broker stores what it receives in the order it arrives and delivers in that
  * order, and a receiver accepts each stream's sequence only without gaps. So an envelope is
- * never published while an older one that failed to go out waits for a retry.
+ * never published while an older one that failed to go out waits for a retry. Returns how
+ * many were published.
  */
-static void pump_outbox(node_t *n, size_t max)
+static size_t pump_outbox(node_t *n, size_t max)
 {
     lia_nstore_out out[256];
     size_t got = 0, total = 0;
@@ -595,14 +596,14 @@ static void pump_outbox(node_t *n, size_t max)
     while (n->pub_more && total < max) {
         size_t want = max - total < 256 ? max - total : 256;
         if (lia_nstore_outbox_pending(n->store, n->pub_after, want, out, &got) != 0)
-            return;
+            return total;
         if (got < want)
             n->pub_more = 0;
         for (size_t i = 0; i < got; i++) {
             if (publish(n, out[i].data, out[i].len) != 0) {
                 n->pub_more = 1; /* transport full or not connected: retry from here */
                 lia_nstore_out_free(out, got);
-                return;
+                return total;
             }
             n->pub_after = out[i].id;
             total++;
@@ -611,6 +612,7 @@ static void pump_outbox(node_t *n, size_t max)
         if (got == 0)
             break;
     }
+    return total;
 }
 
 /*
@@ -625,7 +627,7 @@ static void resync(node_t *n)
     send_hello(n);
     n->pub_after = 0;
     n->pub_more = 1;
-    pump_outbox(n, n->window);
+    (void)pump_outbox(n, n->window);
 }
 
 /* ---------------- control socket ---------------- */
@@ -1298,10 +1300,13 @@ int node_run(node_t *n)
             free_send(&sends[i]);
             n->pub_more = 1; /* published in outbox order by pump_outbox */
         }
-        if (need_resync)
+        /* After a send the transport's descriptor needs a drain before the next wait. */
+        if (need_resync) {
             resync(n);
-        else if (n->pub_more)
-            pump_outbox(n, n->window);
+            busy = 1;
+        } else if (n->pub_more && pump_outbox(n, n->window) > 0) {
+            busy = 1;
+        }
         if (n_acked)
             n->last_progress_ms = now_ms();
         if (n->cursor > cursor_before || n_dels) {
