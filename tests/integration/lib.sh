@@ -152,13 +152,13 @@ stop_node() {
   local pid
   pid=$(node_pid "$1")
   kill -"${2:-TERM}" "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  { wait "$pid"; } 2>/dev/null || true
 }
 
 # kill_broker [SIGNAL]: signals the broker (KILL by default) and waits until it exited.
 kill_broker() {
   kill -"${1:-KILL}" "$BROKER_PID" 2>/dev/null || true
-  wait "$BROKER_PID" 2>/dev/null || true
+  { wait "$BROKER_PID"; } 2>/dev/null || true
 }
 
 # node_status ID FIELD: one line of `liaison status` (e.g. "inbox cursor", "outbox pending").
