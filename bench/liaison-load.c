@@ -106,12 +106,13 @@ static int make_payload(uint64_t i, uint8_t **out, size_t *len)
     if (rc != 0)
         return rc;
     snprintf(summary, sizeof summary, "sent at %.6f", now_s());
+    char *decoded = p->case_alert->summary;
     p->case_alert->summary = summary;
     *len = liaison__v1__payload__get_packed_size(p);
     *out = malloc(*len);
     if (*out)
         liaison__v1__payload__pack(p, *out);
-    p->case_alert->summary = NULL; /* ours, not the decoder's */
+    p->case_alert->summary = decoded; /* ours goes back out; the decoder's is freed */
     lia_payload_free(&p);
     return *out ? 0 : LIA_ERR_NOMEM;
 }
