@@ -9,6 +9,9 @@
  *       follows the node until N messages arrived; checks that the indexes are exactly
  *       start..start+N-1, in order, each once; prints one JSON line with latency percentiles.
  *       Exits 0 only if every message arrived once and in order.
+ *
+ *   Both take --connect-timeout-ms T: keep retrying to connect to the control socket for up
+ *   to T ms (the node may be restarting; default 0: one attempt).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
@@ -31,6 +34,20 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Connects to the control socket, retrying every 20 ms for up to timeout_ms while the node is
+ * not there (no socket, or a stale one nobody answers). */
+static int connect_retry(const char *sock, int timeout_ms, lia_ctl_conn_t **c)
+{
+    double end = now_s() + (double)timeout_ms / 1e3;
+    int rc;
+
+    while ((rc = lia_ctl_connect(sock, c)) != 0 && now_s() < end) {
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL); /* polling interval of a bounded wait */
+    }
+    return rc;
 }
 
 static int write_req(lia_ctl_conn_t *c, const Liaison__V1__ControlRequest *r)
@@ -110,14 +127,14 @@ static int make_payload(uint64_t i, uint8_t **out, size_t *len)
 }
 
 static int cmd_send(const char *sock, const char *channel, char *to, uint64_t count,
-                    uint64_t start, double rate)
+                    uint64_t start, double rate, int connect_ms)
 {
     lia_ctl_conn_t *c = NULL;
     uint64_t sent = 0, accepted = 0, window = 256;
     double t0;
     int rc, err;
 
-    if ((rc = lia_ctl_connect(sock, &c)) != 0) {
+    if ((rc = connect_retry(sock, connect_ms, &c)) != 0) {
         fprintf(stderr, "liaison-load: %s: %s\n", sock, lia_strerror(rc));
         return lia_err_exit(rc);
     }
@@ -192,7 +209,7 @@ static int cmp_double(const void *a, const void *b)
 }
 
 static int cmd_recv(const char *sock, const char *channel, uint64_t count, uint64_t start,
-                    uint64_t after, int timeout_ms)
+                    uint64_t after, int timeout_ms, int connect_ms)
 {
     Liaison__V1__ControlRequest r = LIAISON__V1__CONTROL_REQUEST__INIT;
     Liaison__V1__FollowRequest f = LIAISON__V1__FOLLOW_REQUEST__INIT;
@@ -203,7 +220,7 @@ static int cmd_recv(const char *sock, const char *channel, uint64_t count, uint6
 
     if (!lat)
         return EX_OSERR;
-    if ((rc = lia_ctl_connect(sock, &c)) != 0) {
+    if ((rc = connect_retry(sock, connect_ms, &c)) != 0) {
         fprintf(stderr, "liaison-load: %s: %s\n", sock, lia_strerror(rc));
         return lia_err_exit(rc);
     }
@@ -278,12 +295,13 @@ int main(int argc, char **argv)
         {"to", required_argument, NULL, 't'},      {"count", required_argument, NULL, 'n'},
         {"rate", required_argument, NULL, 'r'},    {"start", required_argument, NULL, 'i'},
         {"after", required_argument, NULL, 'a'},   {"timeout-ms", required_argument, NULL, 'T'},
+        {"connect-timeout-ms", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0}};
     const char *sock = NULL, *channel = NULL;
     char *to = NULL;
     uint64_t count = 1000, start = 0, after = 0;
     double rate = 0;
-    int timeout_ms = 30000, c;
+    int timeout_ms = 30000, connect_ms = 0, c;
 
     if (argc < 2)
         goto usage;
@@ -314,6 +332,9 @@ int main(int argc, char **argv)
         case 'T':
             timeout_ms = atoi(optarg);
             break;
+        case 'C':
+            connect_ms = atoi(optarg);
+            break;
         default:
             goto usage;
         }
@@ -321,14 +342,14 @@ int main(int argc, char **argv)
     if (!sock || optind != argc)
         goto usage;
     if (strcmp(argv[1], "send") == 0 && (channel || to))
-        return cmd_send(sock, channel, to, count, start, rate);
+        return cmd_send(sock, channel, to, count, start, rate, connect_ms);
     if (strcmp(argv[1], "recv") == 0)
-        return cmd_recv(sock, channel, count, start, after, timeout_ms);
+        return cmd_recv(sock, channel, count, start, after, timeout_ms, connect_ms);
 usage:
     fputs("usage: liaison-load send --socket S (--channel C | --to NODE) [--count N] [--rate R] "
-          "[--start I]\n"
+          "[--start I] [--connect-timeout-ms T]\n"
           "       liaison-load recv --socket S [--channel C] [--count N] [--start I] [--after SEQ] "
-          "[--timeout-ms T]\n",
+          "[--timeout-ms T] [--connect-timeout-ms T]\n",
           stderr);
     return EX_USAGE;
 }

@@ -69,6 +69,8 @@ struct node {
     uint64_t acked;          /* highest delivery sequence the node acknowledged */
     uint32_t window;
     int has_more;            /* store may hold deliveries after `sent` */
+    int hello;               /* this connection sent a Hello: its publishes are stored */
+    int resync_asked;        /* an early publish was dropped and the node told so */
 };
 
 struct broker {
@@ -383,8 +385,10 @@ struct pending_ack {
 /* A connection seen for the first time (or a new connection of a known node). */
 static void note_connection(broker_t *b, struct node *n, const lia_peer *peer)
 {
-    if (!n->connected || n->peer.routing_id_len != peer->routing_id_len ||
-        memcmp(n->peer.routing_id, peer->routing_id, peer->routing_id_len) != 0) {
+    int same = n->peer.routing_id_len == peer->routing_id_len &&
+               memcmp(n->peer.routing_id, peer->routing_id, peer->routing_id_len) == 0;
+
+    if (!n->connected || !same) {
         /* In-flight deliveries on an old connection are gone: resume after the durable
          * cursor (which survives a broker restart). */
         uint64_t cur = 0, head = 0;
@@ -394,6 +398,10 @@ static void note_connection(broker_t *b, struct node *n, const lia_peer *peer)
         n->connected = 1;
         n->sent = n->acked;
         n->has_more = 1;
+        if (!same) { /* a new connection: nothing lost on the old one may be overtaken */
+            n->hello = 0;
+            n->resync_asked = 0;
+        }
         if (n->window == 0)
             n->window = (uint32_t)b->max_inflight;
         log_info("%s connected", n->cert.node_id);
@@ -411,6 +419,17 @@ static void handle_publish(broker_t *b, struct node *n, const lia_peer *peer,
     size_t n_rcpt = 0;
     int rc, dup = 0;
 
+    if (!n->hello) {
+        /* A new connection (or a restarted broker): what was in flight on the old one may be
+         * lost, and storing a later envelope now would deliver a stream out of order. Store
+         * nothing until the node's Hello, after which it resends its outbox in order. */
+        if (!n->resync_asked)
+            send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_OVERLOADED, NULL,
+                       "publish before Hello on a new connection: not stored; resend in order "
+                       "after a Hello");
+        n->resync_asked = 1;
+        return;
+    }
     if (p->envelope.len > b->max_msg) {
         log_warn("%s: envelope of %zu bytes refused (max-message-bytes %llu)", n->cert.node_id,
                  p->envelope.len, (unsigned long long)b->max_msg);
@@ -567,24 +586,31 @@ static void handle_frame(broker_t *b, const lia_peer *peer, const uint8_t *data,
         if (n->sent < n->acked)
             n->sent = n->acked;
         n->has_more = 1;
+        n->hello = 1;
+        n->resync_asked = 0;
         break;
     case LIAISON__V1__FRAME__KIND_PUBLISH:
         handle_publish(b, n, peer, f->publish, acks, n_acks, store_failed);
         break;
     case LIAISON__V1__FRAME__KIND_DELIVER_ACK: {
-        uint64_t seq = f->deliver_ack->delivery_seq;
-        if (seq > n->sent) {
+        uint64_t seq = f->deliver_ack->delivery_seq, cur = 0, head = 0;
+        if (seq <= n->acked)
+            break;
+        /* Sent on this connection, or on an earlier one (or before a broker restart) whose
+         * acknowledgement was lost: anything up to the durable head may be acknowledged. */
+        if (seq > n->sent &&
+            (lia_bstore_cursor(b->store, n->cert.node_id, &cur, &head) != 0 || seq > head)) {
             log_warn("%s: acknowledges delivery %llu never sent", n->cert.node_id,
                      (unsigned long long)seq);
             break;
         }
-        if (seq > n->acked) {
-            if (lia_bstore_ack(b->store, n->cert.node_id, seq) != 0) {
-                *store_failed = 1;
-                break;
-            }
-            n->acked = seq;
+        if (lia_bstore_ack(b->store, n->cert.node_id, seq) != 0) {
+            *store_failed = 1;
+            break;
         }
+        n->acked = seq;
+        if (n->sent < n->acked)
+            n->sent = n->acked;
         break;
     }
     case LIAISON__V1__FRAME__KIND_HEARTBEAT: {
@@ -710,6 +736,8 @@ static void reload(broker_t *b)
             nodes[i].acked = old->acked;
             nodes[i].window = old->window;
             nodes[i].has_more = 1;
+            nodes[i].hello = old->hello;
+            nodes[i].resync_asked = old->resync_asked;
         }
         if (nodes[i].connected && lia_trust_find(t, nodes[i].cert.node_id,
                                                  nodes[i].cert.sign_key_id, now_ms() / 1000,

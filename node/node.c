@@ -128,12 +128,11 @@ struct node {
     struct conn conns[MAX_CONNS];
     lia_map_t *tx; /* digest -> struct tx_stream* */
     uint64_t cursor;
+    uint64_t pub_after; /* outbox id up to which envelopes were published, in order, since the
+                           last Hello (0: start again from the oldest unacknowledged) */
+    int pub_more;       /* the outbox may hold envelopes after pub_after */
     uint64_t last_broker_ms, last_progress_ms, last_heartbeat_ms;
     uint64_t refused;
-    int backlog; /* the outbox holds envelopes not yet handed to the transport, in order */
-    int resend_all; /* next publish pass starts from the oldest pending envelope */
-    uint64_t pub_after; /* outbox id of the newest envelope handed to the transport */
-    uint64_t last_resend_ms;
     /* Stream positions advanced in the open group: written once per stream at commit. */
     struct {
         uint8_t stream[LIA_STREAM_ID_BYTES];
@@ -589,6 +588,17 @@ static void send_hello(node_t *n)
     (void)send_frame(n, &f);
 }
 
+/* Keeps the connection alive without resynchronising (unlike a Hello, see resync). */
+static void send_heartbeat(node_t *n)
+{
+    Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
+    Liaison__V1__Heartbeat h = LIAISON__V1__HEARTBEAT__INIT;
+    h.sent_at_ms = now_ms();
+    f.kind_case = LIAISON__V1__FRAME__KIND_HEARTBEAT;
+    f.heartbeat = &h;
+    (void)send_frame(n, &f);
+}
+
 static int publish(node_t *n, const uint8_t *env, size_t len)
 {
     Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
@@ -600,38 +610,54 @@ static int publish(node_t *n, const uint8_t *env, size_t len)
     return send_frame(n, &f);
 }
 
-/* Sends every envelope still in the outbox (the broker deduplicates by message id). */
 /*
- * Publishes the outbox again, oldest first (the broker recognises what it already stored, and
- * stores each sender stream only in order). Clears the backlog once everything pending went
- * to the transport.
+ * Publishes the outbox strictly in order: envelopes with ids after pub_after, oldest first,
+ * until the transport pushes back (the rest goes on a later turn) or max were sent. Order
+ * matters: the broker stores what it receives in the order it arrives and delivers in that
+ * order, and a receiver accepts each stream's sequence only without gaps. So an envelope is
+ * never published while an older one that failed to go out waits for a retry. Returns how
+ * many were published.
  */
-static void resend_outbox(node_t *n)
+static size_t pump_outbox(node_t *n, size_t max)
 {
     lia_nstore_out out[256];
-    size_t got = 0;
-    uint64_t after = n->resend_all ? 0 : n->pub_after;
-    size_t total = 0;
+    size_t got = 0, total = 0;
 
-    n->last_resend_ms = now_ms();
-    n->resend_all = 0;
-    do {
-        if (lia_nstore_outbox_pending(n->store, after, 256, out, &got) != 0)
-            return;
+    while (n->pub_more && total < max) {
+        size_t want = max - total < 256 ? max - total : 256;
+        if (lia_nstore_outbox_pending(n->store, n->pub_after, want, out, &got) != 0)
+            return total;
+        if (got < want)
+            n->pub_more = 0;
         for (size_t i = 0; i < got; i++) {
             if (publish(n, out[i].data, out[i].len) != 0) {
+                n->pub_more = 1; /* transport full or not connected: retry from here */
                 lia_nstore_out_free(out, got);
-                n->backlog = 1;
-                return;
+                return total;
             }
-            after = n->pub_after = out[i].id;
+            n->pub_after = out[i].id;
+            total++;
         }
-        total += got;
         lia_nstore_out_free(out, got);
-    } while (got == 256 && total < n->window);
-    n->backlog = got == 256; /* more than a window pending: continue on the next turn */
-    if (total)
-        log_debug("published %zu envelope(s) from the outbox", total);
+        if (got == 0)
+            break;
+    }
+    return total;
+}
+
+/*
+ * Resynchronises with the broker: a Hello, then every unacknowledged envelope again, oldest
+ * first (the broker acknowledges duplicates again without storing them twice). The broker
+ * accepts publishes on a connection only after its Hello, so whatever went out on a new
+ * connection before it (and may have overtaken envelopes lost with the old connection) is
+ * dropped there and comes again, in order, after the Hello.
+ */
+static void resync(node_t *n)
+{
+    send_hello(n);
+    n->pub_after = 0;
+    n->pub_more = 1;
+    (void)pump_outbox(n, n->window);
 }
 
 /* ---------------- control socket ---------------- */
@@ -1187,9 +1213,7 @@ int node_run(node_t *n)
         return EX_OSERR;
     log_notice("node %s: broker %s, cursor %llu", n->me, n->broker_ep,
                (unsigned long long)n->cursor);
-    send_hello(n);
-    n->resend_all = 1;
-    resend_outbox(n);
+    resync(n);
     n->last_progress_ms = n->last_heartbeat_ms = now_ms();
     int busy = 1;
 
@@ -1197,7 +1221,7 @@ int node_run(node_t *n)
         struct pollfd pfd[2 + MAX_CONNS];
         uint8_t ready[1 + MAX_CONNS];
         size_t nfds = 0, n_sends = 0, n_dels = 0, n_acked = 0;
-        int group = 0;
+        int group = 0, need_resync = 0;
         uint64_t now;
 
         /* The transport's descriptor is edge-like: after any send, or a drain cut short,
@@ -1250,19 +1274,18 @@ int node_run(node_t *n)
                 int retry = code == LIAISON__V1__ERROR_CODE__ERROR_CODE_STORAGE ||
                             code == LIAISON__V1__ERROR_CODE__ERROR_CODE_OVERLOADED ||
                             code == LIAISON__V1__ERROR_CODE__ERROR_CODE_OUT_OF_ORDER;
+                if (retry)
+                    need_resync = 1; /* something was not stored: again, in order */
                 if (code == LIAISON__V1__ERROR_CODE__ERROR_CODE_OUT_OF_ORDER)
                     log_debug("broker: %s", f->error->reason);
                 else
                     log_warn("broker: %s%s%s", f->error->reason,
                              f->error->message_id.len ? " (an envelope of ours)" : "",
                              retry ? "; will retry" : "");
-                if (retry) {
-                    n->backlog = 1;
-                    n->resend_all = 1;
-                }
-                else if (f->error->message_id.len == LIA_MESSAGE_ID_BYTES)
+                if (f->error->message_id.len == LIA_MESSAGE_ID_BYTES && !retry) {
                     /* Refused for good: stop resending it. The log keeps the reason. */
                     memcpy(acked[n_acked++], f->error->message_id.data, LIA_MESSAGE_ID_BYTES);
+                }
                 break;
             }
             default:
@@ -1304,14 +1327,15 @@ int node_run(node_t *n)
             r.send = &sr;
             if (sends[i].from->c)
                 (void)reply(sends[i].from->c, &r);
-            /* In order or not at all: after a failed send the outbox goes out oldest first. */
-            if (!n->backlog) {
-                if (publish(n, sends[i].env.data, sends[i].env.len) != 0)
-                    n->backlog = 1;
-                else
-                    n->pub_after = sends[i].outbox_id;
-            }
             free_send(&sends[i]);
+            n->pub_more = 1; /* published in outbox order by pump_outbox */
+        }
+        /* After a send the transport's descriptor needs a drain before the next wait. */
+        if (need_resync) {
+            resync(n);
+            busy = 1;
+        } else if (n->pub_more && pump_outbox(n, n->window) > 0) {
+            busy = 1;
         }
         if (n_acked)
             n->last_progress_ms = now_ms();
@@ -1330,19 +1354,16 @@ int node_run(node_t *n)
         for (size_t i = 0; i < n_dels; i++)
             free(dels[i].env);
         now = now_ms();
-        if (n->backlog && now - n->last_resend_ms >= 20) {
-            resend_outbox(n);
-            busy = 1;
-        }
         if (now - n->last_heartbeat_ms >= n->heartbeat_ms) {
             uint64_t pending = 0;
             n->last_heartbeat_ms = now;
             busy = 1;
-            send_hello(n);
+            send_heartbeat(n);
             if (lia_nstore_outbox_count(n->store, &pending) == 0 && pending > 0 &&
                 now - n->last_progress_ms >= n->resend_ms) {
-                n->resend_all = 1;
-                resend_outbox(n);
+                /* No acknowledgement for a while: the broker may have lost what it had not
+                 * stored (a crash); resend everything unacknowledged, in order. */
+                resync(n);
                 n->last_progress_ms = now;
             }
         }

@@ -48,6 +48,10 @@ wait_until() {
   done
 }
 
+# more_lines FILE PATTERN N: FILE has more than N lines matching PATTERN (for wait_until, which
+# runs its command again on every poll: a $(...) in its arguments would be expanded only once).
+more_lines() { [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -gt "$3" ]; }
+
 # The authority (passphrase in a file, fast KDF: tests only).
 net_authority() {
   head -c 32 /dev/urandom | base64 >"$NET/pass"
@@ -104,7 +108,7 @@ restart_broker() {
   "$BROKER" -c "$NET/broker.conf" 2>>"$NET/broker.log" &
   BROKER_PID=$!
   PIDS+=("$BROKER_PID")
-  wait_until 10 test "$(grep -c "listening on" "$NET/broker.log")" -gt "$lines"
+  wait_until 10 more_lines "$NET/broker.log" "listening on" "$lines" || { cat "$NET/broker.log"; return 1; }
 }
 
 node_conf() { # node_conf ID
@@ -126,18 +130,45 @@ CONF
   [ ! -f "$NET/crl" ] || echo "crl $NET/crl" >>"$NET/$id/node.conf"
 }
 
-# start_node ID: starts the node daemon; its pid is in NODE_PID_<ID with - as _>.
+# start_node ID: starts (or restarts) the node daemon; its pid is in NODE_PID_<ID with - as _>.
+# Waits for the daemon's start line (it listens on the control socket by then): after a
+# SIGKILL a stale socket file remains, so the file's presence proves nothing.
 start_node() {
-  local id=$1 var
+  local id=$1 var lines
   [ -f "$NET/$id/node.conf" ] || node_conf "$id"
+  lines=$(grep -c "node $id: broker" "$NET/$id/node.log" 2>/dev/null || true)
   "$NODE" -c "$NET/$id/node.conf" 2>>"$NET/$id/node.log" &
   var="NODE_PID_${id//[-.]/_}"
   printf -v "$var" '%s' $!
   PIDS+=($!)
-  wait_until 10 test -S "$NET/$id/control.sock" || { cat "$NET/$id/node.log"; return 1; }
+  wait_until 10 more_lines "$NET/$id/node.log" "node $id: broker" "${lines:-0}" ||
+    { cat "$NET/$id/node.log"; return 1; }
 }
 
 node_pid() { local var="NODE_PID_${1//[-.]/_}"; echo "${!var}"; }
+
+# stop_node ID [SIGNAL]: signals the node daemon (TERM by default) and waits until it exited.
+stop_node() {
+  local pid
+  pid=$(node_pid "$1")
+  kill -"${2:-TERM}" "$pid" 2>/dev/null || true
+  { wait "$pid"; } 2>/dev/null || true
+}
+
+# kill_broker [SIGNAL]: signals the broker (KILL by default) and waits until it exited.
+kill_broker() {
+  kill -"${1:-KILL}" "$BROKER_PID" 2>/dev/null || true
+  { wait "$BROKER_PID"; } 2>/dev/null || true
+}
+
+# node_status ID FIELD: one line of `liaison status` (e.g. "inbox cursor", "outbox pending").
+node_status() {
+  "$CLI" status --socket "$(sock "$1")" 2>/dev/null | sed -n "s/^$2  *\([0-9]*\).*/\1/p"
+}
+# Conditions for wait_until: the node's outbox is empty (the broker acknowledged everything);
+# the node's inbox cursor is at least N.
+outbox_drained() { [ "$(node_status "$1" "outbox pending")" = 0 ]; }
+cursor_at_least() { local c; c=$(node_status "$1" "inbox cursor"); [ -n "$c" ] && [ "$c" -ge "$2" ]; }
 
 sock() { echo "$NET/$1/control.sock"; }
 
