@@ -1,0 +1,25 @@
+
+“
+case:2026-0042økommissarin.huberú (2CONFIDENTIEL UE/EU CONFIDENTIAL8B,Investigation of a migrant-smuggling networkJDirective (EU) 2023/977RXbde-ATjAT-BK 2024/0815pÄ§ß⁄xÄÊ˛âjà
+
+fd1	C4X9R2T71"FRBp1l1 ‡è≈≥*3Biographical page replaced; laminate shows bubbles.2®
+@
+p1M√úLLER"
+J√∂rg Karl2
+Der Fahrer:1979-02RDERTRXbl1x
+2
+p2r(Minor, about 15 years old, speaks Pashtox1
+d1	L01X00T47"DE2
+2015-01-10:
+2025-01-09Bp10
+v1	M-AB 1234DE"Ford:WF0XXXTTGXKA12345Bo1"/
+o1Schnell Transporte GmbH"DE*
+HRB 123456*
+l1M√ºnchenDE"
+ÑèÙ-¯åÖ*"
+l2*Autoroute A1, sortie 12
+Lyon2
+e1‡è≈≥"l22p12v1: 
+r1
+l2l1¿Çø≥ êâ¬≥(:v1B
+c1+4915112345678*p1

@@ -1,0 +1,35 @@
+/*
+ * libFuzzer target: the node-broker frame decoder (transport.proto Frame) with the strictness
+ * the daemons apply (bounded size, no unknown fields), then the envelope inspection the broker
+ * runs on a Publish or the node on a Deliver. Must never crash, leak or assert.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.h"
+
+#include "liaison/v1/transport.pb-c.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    Liaison__V1__Frame *f;
+    lia_envelope_meta *m = NULL;
+
+    if (size > LIA_ENVELOPE_MAX + 1024)
+        return 0;
+    f = liaison__v1__frame__unpack(NULL, size, data);
+    if (!f)
+        return 0;
+    if (f->base.n_unknown_fields == 0) {
+        if (f->kind_case == LIAISON__V1__FRAME__KIND_PUBLISH &&
+            lia_envelope_inspect(f->publish->envelope.data, f->publish->envelope.len, &m) == 0)
+            lia_envelope_meta_free(&m);
+        else if (f->kind_case == LIAISON__V1__FRAME__KIND_DELIVER &&
+                 lia_envelope_inspect(f->deliver->envelope.data, f->deliver->envelope.len, &m) ==
+                     0)
+            lia_envelope_meta_free(&m);
+    }
+    liaison__v1__frame__free_unpacked(f, NULL);
+    return 0;
+}
