@@ -953,6 +953,11 @@ static bool is_canonical(const ProtobufCMessage *m, const uint8_t *buf, size_t l
 
 int lia_payload_decode(const uint8_t *buf, size_t len, Liaison__V1__Payload **out)
 {
+    return lia_payload_decode_ex(buf, len, 0, out);
+}
+
+int lia_payload_decode_ex(const uint8_t *buf, size_t len, int flags, Liaison__V1__Payload **out)
+{
     static const uint8_t empty[1];
     struct budget b;
     ProtobufCAllocator alloc = {budget_alloc, budget_free, &b};
@@ -976,7 +981,7 @@ int lia_payload_decode(const uint8_t *buf, size_t len, Liaison__V1__Payload **ou
     if (!p)
         return b.exhausted ? LIA_ERR_TOO_LARGE : LIA_ERR_DECODE;
     rc = check_generic(&p->base, LIA_ERR_DECODE, true);
-    if (rc == 0 && !is_canonical(&p->base, buf, len))
+    if (rc == 0 && !(flags & LIA_PAYLOAD_REENCODED) && !is_canonical(&p->base, buf, len))
         rc = LIA_ERR_DECODE;
     if (rc == 0)
         rc = lia_payload_validate(p);

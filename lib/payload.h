@@ -71,6 +71,14 @@ int lia_payload_validate(const Liaison__V1__Payload *p);
 void lia_payload_free(Liaison__V1__Payload **p);
 
 /*
+ * lia_payload_decode with flags. LIA_PAYLOAD_REENCODED skips the byte-for-byte canonical
+ * check, for a caller that re-encodes the decoded payload and uses only its own encoding (the
+ * sending node, which signs what it validated); every other check, and the memory budget, stay.
+ */
+#define LIA_PAYLOAD_REENCODED 1
+int lia_payload_decode_ex(const uint8_t *buf, size_t len, int flags, Liaison__V1__Payload **out);
+
+/*
  * Builds a realistic, valid, serialised case alert (for demos and benchmarks): governance (H2,
  * B2, RESTREINT UE/EU RESTRICTED, TLP:AMBER, suspects), a suspect person, his passport, a
  * vehicle, three locations and a route of two legs, under the given case reference and

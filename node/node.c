@@ -881,7 +881,10 @@ static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendReques
                 return LIA_ERR_INVALID;
             }
     }
-    if ((rc = lia_payload_decode(sr->payload.data, sr->payload.len, &p)) != 0) {
+    /* Validated, then re-encoded by us below: what is signed is our canonical encoding of
+     * what was validated, so the decoder's byte-for-byte canonical check is not needed here. */
+    if ((rc = lia_payload_decode_ex(sr->payload.data, sr->payload.len, LIA_PAYLOAD_REENCODED,
+                                    &p)) != 0) {
         reply_error(c->c, rc, "the payload does not validate (see docs/payload.md)");
         return rc;
     }
@@ -1327,8 +1330,13 @@ int node_run(node_t *n)
             r.send = &sr;
             if (sends[i].from->c)
                 (void)reply(sends[i].from->c, &r);
+            /* In outbox order: straight from memory while nothing older waits, otherwise
+             * pump_outbox takes it from the store after the older ones. */
+            if (!n->pub_more && publish(n, sends[i].env.data, sends[i].env.len) == 0)
+                n->pub_after = sends[i].outbox_id;
+            else
+                n->pub_more = 1;
             free_send(&sends[i]);
-            n->pub_more = 1; /* published in outbox order by pump_outbox */
         }
         /* After a send the transport's descriptor needs a drain before the next wait. */
         if (need_resync) {
