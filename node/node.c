@@ -139,6 +139,9 @@ struct node {
         uint64_t seq;
     } rs[BURST];
     size_t n_rs;
+    /* Messages stored in the open group, kept for the followers after the commit. */
+    lia_nstore_msg fresh[BURST];
+    size_t n_fresh;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -1056,10 +1059,53 @@ static int take_delivery(node_t *n, const struct delivery *d)
     memcpy(msg.message_id, m->message_id, LIA_MESSAGE_ID_BYTES);
     msg.payload = m->payload;
     msg.payload_len = m->payload_len;
-    if ((rc = lia_nstore_inbox_add(n->store, &msg)) == 0 && (rc = save_rx(n, m)) == 0)
+    if ((rc = lia_nstore_inbox_add(n->store, &msg)) == 0 && (rc = save_rx(n, m)) == 0) {
         n->cursor = d->seq;
+        if (n->n_fresh < BURST) { /* the plaintext moves to the followers' queue */
+            n->fresh[n->n_fresh++] = msg;
+            m->payload = NULL;
+        }
+    }
     lia_opened_free(&m);
     return rc;
+}
+
+/*
+ * After the commit: a follower that was caught up gets this group's messages from memory; one
+ * that lags (or joined meanwhile) reads from the store. Returns 0, or an error to drop it.
+ */
+static int push_fresh(node_t *n, struct follower *f, uint64_t cursor_before)
+{
+    if (f->after < cursor_before)
+        return feed_follower(n, f);
+    for (size_t i = 0; i < n->n_fresh; i++) {
+        const lia_nstore_msg *m = &n->fresh[i];
+        Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+        Liaison__V1__InboxMessage im;
+        int rc;
+        if (m->delivery_seq <= f->after ||
+            (f->channel[0] && strcmp(f->channel, m->channel) != 0))
+            continue;
+        msg_to_proto(m, &im);
+        r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_MESSAGE;
+        r.message = &im;
+        if ((rc = reply(f->conn, &r)) != 0)
+            return rc;
+        f->after = m->delivery_seq;
+    }
+    /* Refused deliveries are not shown: the follower's position still moves past them. */
+    if (f->after < n->cursor)
+        f->after = n->cursor;
+    return 0;
+}
+
+static void forget_fresh(node_t *n)
+{
+    for (size_t i = 0; i < n->n_fresh; i++) {
+        sodium_memzero(n->fresh[i].payload, n->fresh[i].payload_len);
+        free(n->fresh[i].payload);
+    }
+    n->n_fresh = 0;
 }
 
 /* ---------------- the loop ---------------- */
@@ -1356,9 +1402,10 @@ int node_run(node_t *n)
             (void)send_frame(n, &f);
             for (size_t i = 0; i < MAX_CONNS; i++)
                 if (n->conns[i].c && n->conns[i].following &&
-                    feed_follower(n, &n->conns[i].f) != 0)
+                    push_fresh(n, &n->conns[i].f, cursor_before) != 0)
                     drop_conn(&n->conns[i]);
         }
+        forget_fresh(n);
         for (size_t i = 0; i < n_dels; i++)
             free(dels[i].env);
         now = now_ms();
