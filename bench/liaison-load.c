@@ -130,7 +130,7 @@ static int cmd_send(const char *sock, const char *channel, char *to, uint64_t co
                     uint64_t start, double rate, int connect_ms)
 {
     lia_ctl_conn_t *c = NULL;
-    uint64_t sent = 0, accepted = 0, window = 256;
+    uint64_t sent = 0, accepted = 0, window = 4096;
     double t0;
     int rc, err;
 

@@ -5,6 +5,8 @@
 #define _GNU_SOURCE /* struct ucred, accept4, MSG_NOSIGNAL */
 #include "control.h"
 
+#include <sodium.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -45,6 +47,8 @@ struct lia_ctl_conn {
     uint8_t *buf;
     size_t cap;
     size_t have;
+    uint8_t *out; /* queued output (lia_ctl_send): out[out_off..out_len) still to go */
+    size_t out_cap, out_len, out_off;
 };
 
 static int errno_to_err(int e)
@@ -401,6 +405,11 @@ static void conn_drop(lia_ctl_conn_t *c)
     c->cap = c->have = 0;
     c->hdr_have = 0;
     c->in_body = 0;
+    if (c->out)
+        sodium_memzero(c->out, c->out_cap); /* replies carry message plaintext */
+    free(c->out);
+    c->out = NULL;
+    c->out_cap = c->out_len = c->out_off = 0;
 }
 
 void lia_ctl_conn_destroy(lia_ctl_conn_t **p)
@@ -606,4 +615,90 @@ int lia_ctl_write(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
         }
     }
     return 0;
+}
+
+int lia_ctl_flush(lia_ctl_conn_t *c)
+{
+    if (!c)
+        return LIA_ERR_INVALID;
+    if (c->fd < 0)
+        return LIA_ERR_NOT_FOUND;
+    while (c->out_off < c->out_len) {
+        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            c->out_off += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return LIA_ERR_LIMIT;
+        int rc = w < 0 ? errno_to_err(errno) : LIA_ERR_IO;
+        conn_drop(c);
+        return rc;
+    }
+    sodium_memzero(c->out, c->out_len);
+    c->out_len = c->out_off = 0;
+    return 0;
+}
+
+size_t lia_ctl_pending(const lia_ctl_conn_t *c)
+{
+    return c ? c->out_len - c->out_off : 0;
+}
+
+int lia_ctl_send(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
+{
+    size_t need;
+    int rc;
+
+    if (!c || (len && !data))
+        return LIA_ERR_INVALID;
+    if (c->fd < 0)
+        return LIA_ERR_NOT_FOUND;
+    if (len > LIA_CONTROL_MAX_FRAME)
+        return LIA_ERR_TOO_LARGE;
+    if (lia_ctl_pending(c) + len + 4 > LIA_CONTROL_QUEUE_MAX) {
+        conn_drop(c); /* the peer does not read what it asked for */
+        return LIA_ERR_LIMIT;
+    }
+    if (c->out_off > 0 && c->out_off == c->out_len)
+        c->out_len = c->out_off = 0;
+    need = c->out_len + len + 4;
+    if (need > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : 4096;
+        uint8_t *b;
+        while (cap < need)
+            cap *= 2;
+        /* Compact before growing so that a steady stream does not grow the buffer. */
+        if (c->out_off > 0) {
+            memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+            c->out_len -= c->out_off;
+            c->out_off = 0;
+            need = c->out_len + len + 4;
+        }
+        if (need > c->out_cap) {
+            b = malloc(cap);
+            if (!b)
+                return LIA_ERR_NOMEM;
+            if (c->out_len)
+                memcpy(b, c->out, c->out_len);
+            if (c->out) {
+                sodium_memzero(c->out, c->out_cap);
+                free(c->out);
+            }
+            c->out = b;
+            c->out_cap = cap;
+        }
+    }
+    c->out[c->out_len] = (uint8_t)(len >> 24);
+    c->out[c->out_len + 1] = (uint8_t)(len >> 16);
+    c->out[c->out_len + 2] = (uint8_t)(len >> 8);
+    c->out[c->out_len + 3] = (uint8_t)len;
+    if (len)
+        memcpy(c->out + c->out_len + 4, data, len);
+    c->out_len += len + 4;
+    rc = lia_ctl_flush(c);
+    return rc == LIA_ERR_LIMIT ? 0 : rc;
 }

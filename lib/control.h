@@ -63,4 +63,20 @@ int lia_ctl_read(lia_ctl_conn_t *c, uint8_t **data, size_t *len)
 int lia_ctl_write(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
     __attribute__((warn_unused_result));
 
+/* Bound on output queued for one connection (lia_ctl_send). */
+#define LIA_CONTROL_QUEUE_MAX (64u << 20)
+
+/*
+ * Server side, never blocks: queues one frame and sends what the socket takes now; the rest
+ * goes out with lia_ctl_flush when the descriptor is writable (poll for POLLOUT while
+ * lia_ctl_pending is not 0). A peer that lets more than LIA_CONTROL_QUEUE_MAX pile up is
+ * dropped (LIA_ERR_LIMIT). Queued bytes are wiped once sent.
+ */
+int lia_ctl_send(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
+    __attribute__((warn_unused_result));
+/* Sends queued output: 0 when all went, LIA_ERR_LIMIT if some remains, other errors drop. */
+int lia_ctl_flush(lia_ctl_conn_t *c) __attribute__((warn_unused_result));
+/* Bytes queued and not yet sent. */
+size_t lia_ctl_pending(const lia_ctl_conn_t *c);
+
 #endif

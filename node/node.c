@@ -51,6 +51,7 @@
 #define MAX_ALLOWED   32
 #define FRAME_SLACK   1024
 #define FOLLOW_BATCH  256
+#define FOLLOW_QUEUED_MAX (1u << 20) /* bytes queued to a follower before feeding pauses */
 
 static const lia_config_directive directives[] = {
     {"identity", 1, 1, 0, 1, "this node's secret key file (node.key)"},
@@ -673,7 +674,7 @@ static int reply(lia_ctl_conn_t *c, const Liaison__V1__ControlReply *r)
     if (!buf)
         return LIA_ERR_NOMEM;
     liaison__v1__control_reply__pack(r, buf);
-    rc = lia_ctl_write(c, buf, len);
+    rc = lia_ctl_send(c, buf, len); /* queued: the daemon never waits for a client */
     sodium_memzero(buf, len);
     free(buf);
     return rc;
@@ -723,6 +724,9 @@ static int feed_follower(node_t *n, struct follower *f)
     int rc;
 
     do {
+        /* A follower that reads slowly is fed as it reads, not all at once. */
+        if (lia_ctl_pending(f->conn) > FOLLOW_QUEUED_MAX)
+            return 0;
         if ((rc = lia_nstore_inbox_list(n->store, f->after, f->channel[0] ? f->channel : NULL,
                                         FOLLOW_BATCH, msgs, &got)) != 0)
             return rc;
@@ -1279,12 +1283,29 @@ int node_run(node_t *n)
         pfd[nfds++] = (struct pollfd){lia_ctl_server_fd(n->ctl), POLLIN, 0};
         for (size_t i = 0; i < MAX_CONNS; i++)
             if (n->conns[i].c)
-                pfd[nfds++] = (struct pollfd){lia_ctl_conn_fd(n->conns[i].c), POLLIN, 0};
+                pfd[nfds++] = (struct pollfd){lia_ctl_conn_fd(n->conns[i].c),
+                                              (short)(POLLIN |
+                                                      (lia_ctl_pending(n->conns[i].c) ? POLLOUT
+                                                                                       : 0)),
+                                              0};
         if (poll(pfd, nfds, busy ? 0 : (int)n->heartbeat_ms) < 0 && errno != EINTR)
             log_warn_errno("poll");
         for (size_t i = 1; i < nfds && i <= MAX_CONNS + 1; i++)
             ready[i - 1] = (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
         busy = 0;
+        /* Queued replies go out as the clients read them; lagging followers catch up. */
+        for (size_t i = 0; i < MAX_CONNS; i++) {
+            struct conn *cc = &n->conns[i];
+            if (!cc->c)
+                continue;
+            if (lia_ctl_pending(cc->c) && lia_ctl_flush(cc->c) != 0 &&
+                lia_ctl_conn_fd(cc->c) < 0) {
+                drop_conn(cc);
+                continue;
+            }
+            if (cc->following && cc->f.after < n->cursor && feed_follower(n, &cc->f) != 0)
+                drop_conn(cc);
+        }
         serve_control(n, ready, sends, &n_sends, BURST);
         /* Broker frames: drain what is there. */
         while (n_dels < BURST && n_acked < BURST) {

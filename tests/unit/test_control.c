@@ -247,6 +247,75 @@ static void test_partial_frames(void **state)
     lia_ctl_server_destroy(&s);
 }
 
+
+/* Queued sends never block: a client that does not read lets output pile up (pending > 0)
+ * without stalling the server; as it reads, flushing delivers every frame intact and in
+ * order; a client that lets more than the bound pile up is dropped. */
+static void test_queued_send(void **state)
+{
+    const char *dir = tu_mkdtemp("ctl");
+    const char *path = tu_path(dir, "s");
+    lia_ctl_server_t *s = NULL;
+    lia_ctl_conn_t *cl = NULL, *c;
+    static uint8_t frame[64 * 1024];
+    const size_t n = 200; /* 12.8 MiB: far more than the socket buffers hold */
+    int status, go[2];
+    pid_t pid;
+    (void)state;
+
+    assert_int_equal(lia_ctl_listen(path, NULL, 0, &s), 0);
+    assert_int_equal(pipe(go), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* the reader: starts reading only after the server queued everything */
+        lia_ctl_conn_t *r = NULL;
+        char byte;
+        int ok = lia_ctl_connect(path, &r) == 0;
+        ok = ok && read(go[0], &byte, 1) == 1; /* the parent has queued everything */
+        for (size_t i = 0; ok && i < n; i++) {
+            uint8_t *d = NULL;
+            size_t len = 0;
+            ok = lia_ctl_read(r, &d, &len) == 0 && len == sizeof frame &&
+                 d[0] == (uint8_t)(i & 0xff) && d[len - 1] == (uint8_t)(i & 0xff);
+            free(d);
+        }
+        lia_ctl_conn_destroy(&r);
+        _exit(ok ? 0 : 1);
+    }
+    c = accept_one(s);
+    for (size_t i = 0; i < n; i++) {
+        memset(frame, (int)(i & 0xff), sizeof frame);
+        assert_int_equal(lia_ctl_send(c, frame, sizeof frame), 0);
+    }
+    assert_true(lia_ctl_pending(c) > 0); /* did not block, did not drop */
+    assert_int_equal(write(go[1], "g", 1), 1);
+    close(go[0]);
+    close(go[1]);
+    while (lia_ctl_pending(c)) {
+        struct pollfd p = {lia_ctl_conn_fd(c), POLLOUT, 0};
+        assert_int_equal(poll(&p, 1, 10000), 1);
+        int rc = lia_ctl_flush(c);
+        assert_true(rc == 0 || rc == LIA_ERR_LIMIT);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    lia_ctl_conn_destroy(&c);
+
+    /* A client that never reads: past the bound its connection is dropped. */
+    assert_int_equal(lia_ctl_connect(path, &cl), 0);
+    c = accept_one(s);
+    {
+        int rc = 0;
+        for (size_t i = 0; rc == 0 && i < LIA_CONTROL_QUEUE_MAX / sizeof frame + 16; i++)
+            rc = lia_ctl_send(c, frame, sizeof frame);
+        assert_int_equal(rc, LIA_ERR_LIMIT);
+        assert_int_equal(lia_ctl_conn_fd(c), -1);
+    }
+    lia_ctl_conn_destroy(&c);
+    lia_ctl_conn_destroy(&cl);
+    lia_ctl_server_destroy(&s);
+}
+
 static void test_peer_close(void **state)
 {
     const char *dir = tu_mkdtemp("ctl");
@@ -441,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_write_oversized_refused),
         cmocka_unit_test(test_partial_frames),
         cmocka_unit_test(test_peer_close),
+        cmocka_unit_test(test_queued_send),
         cmocka_unit_test(test_uid_refused),
         cmocka_unit_test(test_path_safety),
         cmocka_unit_test(test_accept_none_pending),
