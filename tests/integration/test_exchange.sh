@@ -24,9 +24,38 @@ check "nl-ncp holds exactly the 200 channel messages" grep -q '"received":200,' 
 it=$("$LOAD" recv --socket "$(sock it-ncp)" --count 1 --timeout-ms 1000 || true)
 check "it-ncp (not a member) holds nothing" grep -q '"received":0,' <<<"$it"
 
+# What arrives equals what was sent: the payload the CLI built (dry run) and the payload the
+# receiving node verified and decrypted, compared as the same canonical JSON; also an analysis
+# share with an attachment (bytes, digest).
+printf 'route photo \x00\x01\x02 bytes\n' >"$NET/photo.jpg"
+before=$("$LOAD" recv --socket "$(sock de-ncp)" --count 100000 --timeout-ms 500 || true)
+seen=$(grep -o '"received":[0-9]*' <<<"$before" | cut -d: -f2)
+A=(alert --channel case:2026-0042 --case 2026-0042 --title "Van expected at the border"
+  --summary "Twelve migrants hidden in a van; driver known" --purpose "Preventing smuggling"
+  --legal-basis "Directive (EU) 2023/977" --classification RESTRICTED
+  --marking "RESTREINT UE/EU RESTRICTED" --handling H1 --reliability B --accuracy 2 --tlp AMBER
+  --subject SUSPECT --officer "$(id -un)")
+Z=(analysis --channel case:2026-0042 --case 2026-0042 --title "Route analysis"
+  --summary "Two legs, one vehicle" --attach "$NET/photo.jpg" --purpose "Preventing smuggling"
+  --legal-basis "Directive (EU) 2023/977" --classification RESTRICTED
+  --marking "RESTREINT UE/EU RESTRICTED" --subject SUSPECT --officer "$(id -un)")
+for kind in A Z; do
+  declare -n args=$kind
+  want=$("$CLI" --json send "${args[@]}" --dry-run)
+  sent=$("$CLI" --socket "$(sock fr-ncp)" --json send "${args[@]}")
+  seen=$((seen + 1))
+  wait_until 20 "$CLI" --socket "$(sock de-ncp)" show "$seen"
+  show=$("$CLI" --socket "$(sock de-ncp)" --json show "$seen")
+  got=${show#*\"payload\":}
+  got=${got%\}}
+  check "$kind: the payload at de-ncp equals the payload sent" test "$got" = "$want"
+  id=$(grep -o '"message_id":"[0-9a-f]*"' <<<"$sent" | head -1)
+  check "$kind: same message id at both ends" grep -qF "$id" <<<"$show"
+done
+
 # The example alert names a suspect; neither the store nor the log may contain it.
 for f in "$NET/broker/broker.db" "$NET/broker/broker.db-wal" "$NET/broker.log"; do
   [ -f "$f" ] || continue
-  check "no plaintext in $(basename "$f")" bash -c "! grep -qa -e HOXHA -e 'Van transporting' '$f'"
+  check "no plaintext in $(basename "$f")" bash -c "! grep -qa -e HOXHA -e 'Van transporting' -e 'Twelve migrants hidden' -e 'route photo' '$f'"
 done
 finish
