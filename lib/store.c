@@ -310,6 +310,11 @@ static int sdb_open(struct sdb *d, const char *path, const char *what, int64_t a
         rc = LIA_ERR_VERSION;
         goto fail;
     }
+    /* A new file: larger pages hold several envelopes each (fewer pages and WAL frames per
+     * commit). Only possible before the first table and before WAL mode. */
+    if (version == 0 && n_tables == 0 &&
+        (rc = sdb_exec_sql(d, "PRAGMA page_size=16384", "page size")) != 0)
+        goto fail;
     /* journal_mode answers with the mode in force: anything but "wal" is a failure. */
     {
         sqlite3_stmt *st = NULL;
@@ -325,7 +330,8 @@ static int sdb_open(struct sdb *d, const char *path, const char *what, int64_t a
         }
         (void)sqlite3_finalize(st);
     }
-    rc = sdb_exec_sql(d, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", "pragmas");
+    rc = sdb_exec_sql(d, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                         " PRAGMA cache_size=-16384;", "pragmas");
     if (rc != 0)
         goto fail;
     if (version == 0) {
