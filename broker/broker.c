@@ -40,6 +40,11 @@
 #include "liaison/v1/transport.pb-c.h"
 
 #define BURST        1024
+#define PUBLISH_BATCH_MAX 64   /* envelopes per Publish (transport.proto) */
+#define DELIVER_BATCH_MAX 64   /* envelopes per Deliver */
+#define DELIVER_BATCH_BYTES (256u << 10)
+#define ACKS_MAX     (BURST * 4) /* acknowledgements gathered in one burst */
+#define ACK_BATCH    1024        /* message ids per PublishAck */
 #define FETCH_MAX    256
 #define MAX_NODES    4096
 #define FRAME_SLACK  1024 /* framing around an envelope inside a Publish or Deliver */
@@ -410,34 +415,24 @@ static void note_connection(broker_t *b, struct node *n, const lia_peer *peer)
 }
 
 /* Handles one Publish inside the current store group. */
-static void handle_publish(broker_t *b, struct node *n, const lia_peer *peer,
-                           const Liaison__V1__Publish *p, struct pending_ack *acks,
-                           size_t *n_acks, int *store_failed)
+/* Handles one envelope of a Publish inside the current store group. */
+static void handle_envelope(broker_t *b, struct node *n, const lia_peer *peer,
+                            const ProtobufCBinaryData *p, struct pending_ack *acks,
+                            size_t *n_acks, int *store_failed)
 {
     lia_envelope_meta *m = NULL;
     const char **rcpt = NULL;
     size_t n_rcpt = 0;
     int rc, dup = 0;
 
-    if (!n->hello) {
-        /* A new connection (or a restarted broker): what was in flight on the old one may be
-         * lost, and storing a later envelope now would deliver a stream out of order. Store
-         * nothing until the node's Hello, after which it resends its outbox in order. */
-        if (!n->resync_asked)
-            send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_OVERLOADED, NULL,
-                       "publish before Hello on a new connection: not stored; resend in order "
-                       "after a Hello");
-        n->resync_asked = 1;
-        return;
-    }
-    if (p->envelope.len > b->max_msg) {
+    if (p->len > b->max_msg) {
         log_warn("%s: envelope of %zu bytes refused (max-message-bytes %llu)", n->cert.node_id,
-                 p->envelope.len, (unsigned long long)b->max_msg);
+                 p->len, (unsigned long long)b->max_msg);
         send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_TOO_LARGE, NULL,
                    "envelope larger than max-message-bytes");
         return;
     }
-    if ((rc = lia_envelope_inspect(p->envelope.data, p->envelope.len, &m)) != 0) {
+    if ((rc = lia_envelope_inspect(p->data, p->len, &m)) != 0) {
         log_warn("%s: envelope refused: %s", n->cert.node_id, lia_strerror(rc));
         send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_MALFORMED, NULL,
                    lia_strerror(rc));
@@ -514,8 +509,8 @@ static void handle_publish(broker_t *b, struct node *n, const lia_peer *peer,
         }
         dup = 1; /* a retry of a stored envelope: acknowledge again */
     } else {
-        rc = lia_bstore_append(b->store, m->message_id, n->cert.node_id, p->envelope.data,
-                               p->envelope.len, rcpt, n_rcpt, &dup);
+        rc = lia_bstore_append(b->store, m->message_id, n->cert.node_id, p->data, p->len, rcpt,
+                               n_rcpt, &dup);
         if (rc == 0 && !dup)
             rc = lia_bstore_stream_set(b->store, stream, m->seq);
         if (rc != 0) {
@@ -537,6 +532,32 @@ static void handle_publish(broker_t *b, struct node *n, const lia_peer *peer,
 done:
     free(rcpt);
     lia_envelope_meta_free(&m);
+}
+
+/* Handles a Publish: its envelopes in order, inside the current store group. */
+static void handle_publish(broker_t *b, struct node *n, const lia_peer *peer,
+                           const Liaison__V1__Publish *p, struct pending_ack *acks,
+                           size_t *n_acks, int *store_failed)
+{
+    if (!n->hello) {
+        /* A new connection (or a restarted broker): what was in flight on the old one may be
+         * lost, and storing a later envelope now would deliver a stream out of order. Store
+         * nothing until the node's Hello, after which it resends its outbox in order. */
+        if (!n->resync_asked)
+            send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_OVERLOADED, NULL,
+                       "publish before Hello on a new connection: not stored; resend in order "
+                       "after a Hello");
+        n->resync_asked = 1;
+        return;
+    }
+    if (p->n_envelopes == 0 || p->n_envelopes > PUBLISH_BATCH_MAX) {
+        log_warn("%s: Publish with %zu envelopes refused", n->cert.node_id, p->n_envelopes);
+        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_MALFORMED, NULL,
+                   "a Publish carries 1 to 64 envelopes");
+        return;
+    }
+    for (size_t i = 0; i < p->n_envelopes && !*store_failed; i++)
+        handle_envelope(b, n, peer, &p->envelopes[i], acks, n_acks, store_failed);
 }
 
 /* Decodes and dispatches one frame inside the current store group. */
@@ -647,12 +668,22 @@ static void pump(broker_t *b, struct node *n)
         }
         if (got < want)
             n->has_more = 0;
-        for (size_t i = 0; i < got; i++) {
+        for (size_t i = 0; i < got;) {
             Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
             Liaison__V1__Deliver d = LIAISON__V1__DELIVER__INIT;
+            ProtobufCBinaryData envs[DELIVER_BATCH_MAX];
+            size_t k = 0, bytes = 0;
+            /* Consecutive deliveries share a frame, up to a size that keeps frames small. */
+            while (i + k < got && k < DELIVER_BATCH_MAX &&
+                   (k == 0 || (bytes + items[i + k].len <= DELIVER_BATCH_BYTES &&
+                               items[i + k].seq == items[i].seq + k))) {
+                envs[k] = (ProtobufCBinaryData){items[i + k].len, items[i + k].data};
+                bytes += items[i + k].len;
+                k++;
+            }
             d.delivery_seq = items[i].seq;
-            d.envelope.data = items[i].data;
-            d.envelope.len = items[i].len;
+            d.n_envelopes = k;
+            d.envelopes = envs;
             f.kind_case = LIAISON__V1__FRAME__KIND_DELIVER;
             f.deliver = &d;
             if (send_frame(b, &n->peer, &f) != 0) {
@@ -661,7 +692,8 @@ static void pump(broker_t *b, struct node *n)
                 lia_bstore_items_free(items, got);
                 return;
             }
-            n->sent = items[i].seq;
+            n->sent = items[i + k - 1].seq;
+            i += k;
         }
         lia_bstore_items_free(items, got);
         if (got == 0)
@@ -793,7 +825,7 @@ int broker_run(broker_t *b)
         log_err("%s: cannot listen: %s", b->listen, lia_strerror(rc));
         return lia_err_exit(rc);
     }
-    acks = calloc(BURST, sizeof *acks);
+    acks = calloc(ACKS_MAX, sizeof *acks);
     if (!acks)
         return EX_OSERR;
     log_notice("listening on %s with %zu enrolled nodes and %zu channels",
@@ -832,7 +864,8 @@ int broker_run(broker_t *b)
             }
             handle_frame(b, &peer, data, len, acks, &n_acks, &store_failed);
             free(data);
-            if (store_failed || ++n_frames == BURST || stop_requested)
+            if (store_failed || ++n_frames == BURST || stop_requested ||
+                n_acks + PUBLISH_BATCH_MAX > ACKS_MAX)
                 break;
         }
         if (group) {
@@ -841,17 +874,27 @@ int broker_run(broker_t *b)
                 fatal(EX_IOERR, "%s: durable commit failed; stopping (nothing unsaved was "
                                 "acknowledged)",
                       b->store_path);
-            for (size_t i = 0; i < n_acks; i++) {
+            /* One PublishAck per run of acknowledgements to the same connection. */
+            for (size_t i = 0; i < n_acks;) {
                 Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
                 Liaison__V1__PublishAck a = LIAISON__V1__PUBLISH_ACK__INIT;
-                a.message_id.data = acks[i].message_id;
-                a.message_id.len = LIA_MESSAGE_ID_BYTES;
-                a.sender_seq = acks[i].sender_seq;
+                ProtobufCBinaryData ids[ACK_BATCH];
+                size_t k = 0;
+                while (i + k < n_acks && k < ACK_BATCH &&
+                       acks[i + k].peer.routing_id_len == acks[i].peer.routing_id_len &&
+                       memcmp(acks[i + k].peer.routing_id, acks[i].peer.routing_id,
+                              acks[i].peer.routing_id_len) == 0) {
+                    ids[k] = (ProtobufCBinaryData){LIA_MESSAGE_ID_BYTES, acks[i + k].message_id};
+                    k++;
+                }
+                a.n_message_ids = k;
+                a.message_ids = ids;
                 f.kind_case = LIAISON__V1__FRAME__KIND_PUBLISH_ACK;
                 f.publish_ack = &a;
                 if (send_frame(b, &acks[i].peer, &f) != 0)
                     log_debug("%s: acknowledgement not sent (node will retry)",
                               acks[i].peer.node_id);
+                i += k;
             }
         }
         for (size_t i = 0; i < b->n_nodes; i++)

@@ -51,6 +51,10 @@
 #define MAX_ALLOWED   32
 #define FRAME_SLACK   1024
 #define FOLLOW_BATCH  256
+#define PUBLISH_BATCH_MAX 64 /* envelopes per Publish frame (transport.proto) */
+#define PUBLISH_BATCH_BYTES (256u << 10)
+#define DELIVER_BATCH_MAX 64
+#define ACKED_MAX (BURST * 4)
 #define FOLLOW_QUEUED_MAX (1u << 20) /* bytes queued to a follower before feeding pauses */
 
 static const lia_config_directive directives[] = {
@@ -603,25 +607,37 @@ static void send_heartbeat(node_t *n)
     (void)send_frame(n, &f);
 }
 
-static int publish(node_t *n, const uint8_t *env, size_t len)
+/*
+ * Hands envelopes to the transport in order, several per Publish frame (up to
+ * PUBLISH_BATCH_MAX envelopes or PUBLISH_BATCH_BYTES, one frame at a time). Returns how many
+ * went out: a frame goes out whole or not at all, so the rest can follow later in order.
+ */
+static size_t publish_run(node_t *n, uint8_t *const *envs, const size_t *lens, size_t count)
 {
-    Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
-    Liaison__V1__Publish p = LIAISON__V1__PUBLISH__INIT;
-    p.envelope.data = (uint8_t *)env;
-    p.envelope.len = len;
-    f.kind_case = LIAISON__V1__FRAME__KIND_PUBLISH;
-    f.publish = &p;
-    return send_frame(n, &f);
+    size_t done = 0;
+
+    while (done < count) {
+        Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
+        Liaison__V1__Publish p = LIAISON__V1__PUBLISH__INIT;
+        ProtobufCBinaryData b[PUBLISH_BATCH_MAX];
+        size_t k = 0, bytes = 0;
+        while (done + k < count && k < PUBLISH_BATCH_MAX &&
+               (k == 0 || bytes + lens[done + k] <= PUBLISH_BATCH_BYTES)) {
+            b[k] = (ProtobufCBinaryData){lens[done + k], envs[done + k]};
+            bytes += lens[done + k];
+            k++;
+        }
+        p.n_envelopes = k;
+        p.envelopes = b;
+        f.kind_case = LIAISON__V1__FRAME__KIND_PUBLISH;
+        f.publish = &p;
+        if (send_frame(n, &f) != 0)
+            break;
+        done += k;
+    }
+    return done;
 }
 
-/*
- * Publishes the outbox strictly in order: envelopes with ids after pub_after, oldest first,
- * until the transport pushes back (the rest goes on a later turn) or max were sent. Order
- * matters: the broker stores what it receives in the order it arrives and delivers in that
- * order, and a receiver accepts each stream's sequence only without gaps. So an envelope is
- * never published while an older one that failed to go out waits for a retry. Returns how
- * many were published.
- */
 static size_t pump_outbox(node_t *n, size_t max)
 {
     lia_nstore_out out[256];
@@ -633,16 +649,21 @@ static size_t pump_outbox(node_t *n, size_t max)
             return total;
         if (got < want)
             n->pub_more = 0;
+        uint8_t *envs[256];
+        size_t lens[256], sent;
         for (size_t i = 0; i < got; i++) {
-            if (publish(n, out[i].data, out[i].len) != 0) {
-                n->pub_more = 1; /* transport full or not connected: retry from here */
-                lia_nstore_out_free(out, got);
-                return total;
-            }
-            n->pub_after = out[i].id;
-            total++;
+            envs[i] = out[i].data;
+            lens[i] = out[i].len;
         }
+        sent = publish_run(n, envs, lens, got);
+        if (sent > 0)
+            n->pub_after = out[sent - 1].id;
+        total += sent;
         lia_nstore_out_free(out, got);
+        if (sent < got) {
+            n->pub_more = 1; /* transport full or not connected: retry from here */
+            return total;
+        }
         if (got == 0)
             break;
     }
@@ -1247,6 +1268,9 @@ int node_run(node_t *n)
 {
     struct pending_send *sends = NULL;
     struct delivery *dels = NULL;
+    static uint8_t *fresh_env[BURST];
+    static size_t fresh_len[BURST];
+    static uint64_t fresh_id[BURST];
     uint8_t (*acked)[LIA_MESSAGE_ID_BYTES] = NULL;
     struct sigaction sa;
     int rc, status = EX_OK;
@@ -1261,7 +1285,7 @@ int node_run(node_t *n)
         return lia_err_exit(rc);
     sends = calloc(BURST, sizeof *sends);
     dels = calloc(BURST, sizeof *dels);
-    acked = calloc(BURST, sizeof *acked);
+    acked = calloc(ACKED_MAX, sizeof *acked);
     if (!sends || !dels || !acked)
         return EX_OSERR;
     log_notice("node %s: broker %s, cursor %llu", n->me, n->broker_ep,
@@ -1308,7 +1332,7 @@ int node_run(node_t *n)
         }
         serve_control(n, ready, sends, &n_sends, BURST);
         /* Broker frames: drain what is there. */
-        while (n_dels < BURST && n_acked < BURST) {
+        while (n_dels + DELIVER_BATCH_MAX <= BURST && n_acked + 1024 <= ACKED_MAX) {
             uint8_t *data = NULL;
             size_t len = 0;
             Liaison__V1__Frame *f;
@@ -1327,17 +1351,25 @@ int node_run(node_t *n)
             free(data);
             switch (f->kind_case) {
             case LIAISON__V1__FRAME__KIND_PUBLISH_ACK:
-                if (f->publish_ack->message_id.len == LIA_MESSAGE_ID_BYTES)
-                    memcpy(acked[n_acked++], f->publish_ack->message_id.data,
-                           LIA_MESSAGE_ID_BYTES);
+                for (size_t i = 0; i < f->publish_ack->n_message_ids && n_acked < ACKED_MAX; i++)
+                    if (f->publish_ack->message_ids[i].len == LIA_MESSAGE_ID_BYTES)
+                        memcpy(acked[n_acked++], f->publish_ack->message_ids[i].data,
+                               LIA_MESSAGE_ID_BYTES);
                 break;
             case LIAISON__V1__FRAME__KIND_DELIVER:
-                dels[n_dels].seq = f->deliver->delivery_seq;
-                dels[n_dels].len = f->deliver->envelope.len;
-                dels[n_dels].env = f->deliver->envelope.data;
-                f->deliver->envelope.data = NULL; /* keep it past free_unpacked */
-                f->deliver->envelope.len = 0;
-                n_dels++;
+                if (f->deliver->n_envelopes > DELIVER_BATCH_MAX) {
+                    log_warn("broker sent a Deliver with %zu envelopes; ignored",
+                             f->deliver->n_envelopes);
+                    break;
+                }
+                for (size_t i = 0; i < f->deliver->n_envelopes; i++) {
+                    dels[n_dels].seq = f->deliver->delivery_seq + i;
+                    dels[n_dels].len = f->deliver->envelopes[i].len;
+                    dels[n_dels].env = f->deliver->envelopes[i].data;
+                    f->deliver->envelopes[i].data = NULL; /* keep it past free_unpacked */
+                    f->deliver->envelopes[i].len = 0;
+                    n_dels++;
+                }
                 break;
             case LIAISON__V1__FRAME__KIND_ERROR: {
                 Liaison__V1__ErrorCode code = f->error->code;
@@ -1363,8 +1395,8 @@ int node_run(node_t *n)
             }
             liaison__v1__frame__free_unpacked(f, NULL);
         }
-        if (n_dels == BURST || n_acked == BURST || n_sends == BURST)
-            busy = 1;
+        if (n_dels + DELIVER_BATCH_MAX > BURST || n_acked + 1024 > ACKED_MAX || n_sends == BURST)
+            busy = 1; /* stopped for room, not because the queue was empty */
         if (n_sends || n_acked || n_dels) {
             busy = 1;
             if (lia_nstore_begin(n->store) != 0)
@@ -1385,6 +1417,7 @@ int node_run(node_t *n)
                             "acknowledged)",
                   n->store_path);
         /* Durable: now tell everyone. */
+        size_t n_fresh_env = 0;
         for (size_t i = 0; i < n_sends; i++) {
             Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
             Liaison__V1__SendReply sr = LIAISON__V1__SEND_REPLY__INIT;
@@ -1397,14 +1430,21 @@ int node_run(node_t *n)
             r.send = &sr;
             if (sends[i].from->c)
                 (void)reply(sends[i].from->c, &r);
-            /* In outbox order: straight from memory while nothing older waits, otherwise
-             * pump_outbox takes it from the store after the older ones. */
-            if (!n->pub_more && publish(n, sends[i].env.data, sends[i].env.len) == 0)
-                n->pub_after = sends[i].outbox_id;
-            else
-                n->pub_more = 1;
-            free_send(&sends[i]);
+            fresh_env[n_fresh_env] = sends[i].env.data;
+            fresh_len[n_fresh_env] = sends[i].env.len;
+            fresh_id[n_fresh_env++] = sends[i].outbox_id;
         }
+        /* In outbox order: straight from memory while nothing older waits, otherwise
+         * pump_outbox takes them from the store after the older ones. */
+        if (n_fresh_env) {
+            size_t sent = n->pub_more ? 0 : publish_run(n, fresh_env, fresh_len, n_fresh_env);
+            if (sent > 0)
+                n->pub_after = fresh_id[sent - 1];
+            if (sent < n_fresh_env)
+                n->pub_more = 1;
+        }
+        for (size_t i = 0; i < n_sends; i++)
+            free_send(&sends[i]);
         /* After a send the transport's descriptor needs a drain before the next wait. */
         if (need_resync) {
             resync(n);

@@ -22,13 +22,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!f)
         return 0;
     if (f->base.n_unknown_fields == 0) {
-        if (f->kind_case == LIAISON__V1__FRAME__KIND_PUBLISH &&
-            lia_envelope_inspect(f->publish->envelope.data, f->publish->envelope.len, &m) == 0)
-            lia_envelope_meta_free(&m);
-        else if (f->kind_case == LIAISON__V1__FRAME__KIND_DELIVER &&
-                 lia_envelope_inspect(f->deliver->envelope.data, f->deliver->envelope.len, &m) ==
-                     0)
-            lia_envelope_meta_free(&m);
+        size_t n = 0;
+        ProtobufCBinaryData *envs = NULL;
+        if (f->kind_case == LIAISON__V1__FRAME__KIND_PUBLISH) {
+            n = f->publish->n_envelopes;
+            envs = f->publish->envelopes;
+        } else if (f->kind_case == LIAISON__V1__FRAME__KIND_DELIVER) {
+            n = f->deliver->n_envelopes;
+            envs = f->deliver->envelopes;
+        }
+        for (size_t i = 0; i < n && i < 64; i++)
+            if (lia_envelope_inspect(envs[i].data, envs[i].len, &m) == 0)
+                lia_envelope_meta_free(&m);
     }
     liaison__v1__frame__free_unpacked(f, NULL);
     return 0;

@@ -197,9 +197,10 @@ static uint8_t *publish_frame(const uint8_t *env, size_t env_len, size_t *len)
 {
     Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
     Liaison__V1__Publish p = LIAISON__V1__PUBLISH__INIT;
+    ProtobufCBinaryData b = {env_len, (uint8_t *)env};
 
-    p.envelope.data = (uint8_t *)env;
-    p.envelope.len = env_len;
+    p.n_envelopes = 1;
+    p.envelopes = &b;
     f.kind_case = LIAISON__V1__FRAME__KIND_PUBLISH;
     f.publish = &p;
     return pack_frame(&f, len);
