@@ -650,8 +650,16 @@ size_t lia_ctl_pending(const lia_ctl_conn_t *c)
 
 int lia_ctl_send(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
 {
+    int rc = lia_ctl_queue(c, data, len);
+    if (rc != 0)
+        return rc;
+    rc = lia_ctl_flush(c);
+    return rc == LIA_ERR_LIMIT ? 0 : rc;
+}
+
+int lia_ctl_queue(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
+{
     size_t need;
-    int rc;
 
     if (!c || (len && !data))
         return LIA_ERR_INVALID;
@@ -699,6 +707,5 @@ int lia_ctl_send(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
     if (len)
         memcpy(c->out + c->out_len + 4, data, len);
     c->out_len += len + 4;
-    rc = lia_ctl_flush(c);
-    return rc == LIA_ERR_LIMIT ? 0 : rc;
+    return 0;
 }

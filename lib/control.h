@@ -74,6 +74,9 @@ int lia_ctl_write(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
  */
 int lia_ctl_send(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
     __attribute__((warn_unused_result));
+/* Like lia_ctl_send without sending anything yet: the caller flushes once for many frames. */
+int lia_ctl_queue(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
+    __attribute__((warn_unused_result));
 /* Sends queued output: 0 when all went, LIA_ERR_LIMIT if some remains, other errors drop. */
 int lia_ctl_flush(lia_ctl_conn_t *c) __attribute__((warn_unused_result));
 /* Bytes queued and not yet sent. */

@@ -695,7 +695,7 @@ static int reply(lia_ctl_conn_t *c, const Liaison__V1__ControlReply *r)
     if (!buf)
         return LIA_ERR_NOMEM;
     liaison__v1__control_reply__pack(r, buf);
-    rc = lia_ctl_send(c, buf, len); /* queued: the daemon never waits for a client */
+    rc = lia_ctl_queue(c, buf, len); /* flushed once per turn: the daemon never waits */
     sodium_memzero(buf, len);
     free(buf);
     return rc;
@@ -1467,6 +1467,10 @@ int node_run(node_t *n)
                     drop_conn(&n->conns[i]);
         }
         forget_fresh(n);
+        for (size_t i = 0; i < MAX_CONNS; i++)
+            if (n->conns[i].c && lia_ctl_pending(n->conns[i].c) &&
+                lia_ctl_flush(n->conns[i].c) != 0 && lia_ctl_conn_fd(n->conns[i].c) < 0)
+                drop_conn(&n->conns[i]);
         for (size_t i = 0; i < n_dels; i++)
             free(dels[i].env);
         now = now_ms();
