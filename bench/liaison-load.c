@@ -75,7 +75,7 @@ static Liaison__V1__ControlReply *read_reply(lia_ctl_conn_t *c, int timeout_ms, 
     size_t len = 0;
     int rc;
 
-    if (poll(&p, 1, timeout_ms) <= 0) {
+    if (lia_ctl_buffered(c) == 0 && poll(&p, 1, timeout_ms) <= 0) {
         *err = LIA_ERR_LIMIT;
         return NULL;
     }

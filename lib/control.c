@@ -47,6 +47,8 @@ struct lia_ctl_conn {
     uint8_t *buf;
     size_t cap;
     size_t have;
+    uint8_t rb[16384]; /* read-ahead: rb[rb_off..rb_len) received but not yet consumed */
+    size_t rb_off, rb_len;
     uint8_t *out; /* queued output (lia_ctl_send): out[out_off..out_len) still to go */
     size_t out_cap, out_len, out_off;
 };
@@ -432,7 +434,37 @@ uid_t lia_ctl_conn_uid(const lia_ctl_conn_t *c)
 }
 
 /* One recv(): >0 bytes read, 0 closed, LIA_ERR_LIMIT would block, other negative errors. */
+static ssize_t recv_raw(lia_ctl_conn_t *c, void *dst, size_t n);
+
+/*
+ * Up to n bytes of the stream: from the read-ahead buffer if it holds any, else one recv —
+ * into the buffer for small reads (so that one system call brings in many small frames),
+ * straight into dst for large ones.
+ */
 static ssize_t recv_some(lia_ctl_conn_t *c, void *dst, size_t n)
+{
+    if (c->rb_off == c->rb_len && n < sizeof c->rb) {
+        ssize_t r = recv_raw(c, c->rb, sizeof c->rb);
+        if (r <= 0)
+            return r;
+        c->rb_off = 0;
+        c->rb_len = (size_t)r;
+    }
+    if (c->rb_off < c->rb_len) {
+        size_t k = c->rb_len - c->rb_off < n ? c->rb_len - c->rb_off : n;
+        memcpy(dst, c->rb + c->rb_off, k);
+        c->rb_off += k;
+        return (ssize_t)k;
+    }
+    return recv_raw(c, dst, n);
+}
+
+size_t lia_ctl_buffered(const lia_ctl_conn_t *c)
+{
+    return c ? c->rb_len - c->rb_off : 0;
+}
+
+static ssize_t recv_raw(lia_ctl_conn_t *c, void *dst, size_t n)
 {
     for (;;) {
         ssize_t r = recv(c->fd, dst, n, 0);

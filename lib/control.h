@@ -63,6 +63,12 @@ int lia_ctl_read(lia_ctl_conn_t *c, uint8_t **data, size_t *len)
 int lia_ctl_write(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
     __attribute__((warn_unused_result));
 
+/*
+ * Bytes already received and buffered but not yet returned by lia_ctl_read: a client that
+ * polls the descriptor before reading must read first while this is not 0.
+ */
+size_t lia_ctl_buffered(const lia_ctl_conn_t *c);
+
 /* Bound on output queued for one connection (lia_ctl_send). */
 #define LIA_CONTROL_QUEUE_MAX (64u << 20)
 

@@ -308,6 +308,8 @@ static int read_reply(lia_ctl_conn_t *c, int timeout_ms, const sigset_t *waitmas
     for (;;) {
         if (stop_requested)
             return -1;
+        if (lia_ctl_buffered(c) > 0)
+            break; /* a reply is already here: no need to wait */
         rc = ppoll(&pfd, 1, timeout_ms < 0 ? NULL : &ts, waitmask);
         if (rc > 0)
             break;
