@@ -254,17 +254,7 @@ int broker_load(const char *path, broker_t **out)
                               &b->heartbeat_timeout_ms, err, sizeof err)) != 0)
         goto fail;
     level = lia_config_str(b->cfg, "log-level", "info");
-    if (strcmp(level, "debug") == 0)
-        lia_log_set_level(LIA_LOG_DEBUG);
-    else if (strcmp(level, "info") == 0)
-        lia_log_set_level(LIA_LOG_INFO);
-    else if (strcmp(level, "notice") == 0)
-        lia_log_set_level(LIA_LOG_NOTICE);
-    else if (strcmp(level, "warning") == 0)
-        lia_log_set_level(LIA_LOG_WARNING);
-    else if (strcmp(level, "err") == 0)
-        lia_log_set_level(LIA_LOG_ERR);
-    else {
+    if (lia_log_set_level_name(level) != 0) {
         lia_config_error(b->cfg, lia_config_get(b->cfg, "log-level"), "unknown log level", level,
                          err, sizeof err);
         rc = LIA_ERR_CONFIG;

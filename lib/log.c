@@ -17,6 +17,24 @@ void lia_log_set_level(int level)
     log_level = level;
 }
 
+int lia_log_set_level_name(const char *name)
+{
+    static const struct {
+        const char *name;
+        int level;
+    } levels[] = {{"err", LIA_LOG_ERR},
+                  {"warning", LIA_LOG_WARNING},
+                  {"notice", LIA_LOG_NOTICE},
+                  {"info", LIA_LOG_INFO},
+                  {"debug", LIA_LOG_DEBUG}};
+    for (size_t i = 0; name && i < sizeof levels / sizeof levels[0]; i++)
+        if (strcmp(levels[i].name, name) == 0) {
+            log_level = levels[i].level;
+            return 0;
+        }
+    return -1;
+}
+
 void lia_log_set_ident(const char *ident)
 {
     if (ident)

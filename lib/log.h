@@ -12,6 +12,9 @@ enum { LIA_LOG_ERR = 3, LIA_LOG_WARNING = 4, LIA_LOG_NOTICE = 5, LIA_LOG_INFO = 
 /* Messages above this priority are dropped (default LIA_LOG_INFO). */
 void lia_log_set_level(int level);
 
+/* Sets the level by name ("err", "warning", "notice", "info", "debug"); -1 if unknown. */
+int lia_log_set_level_name(const char *name);
+
 /* Program name shown in each line (not copied: pass a string that outlives the program). */
 void lia_log_set_ident(const char *ident);
 

@@ -190,24 +190,6 @@ static uint64_t get_u64(const uint8_t *p)
 
 /* ---------------- configuration ---------------- */
 
-static int set_level(const char *level)
-{
-    static const struct {
-        const char *name;
-        int level;
-    } levels[] = {{"err", LIA_LOG_ERR},
-                  {"warning", LIA_LOG_WARNING},
-                  {"notice", LIA_LOG_NOTICE},
-                  {"info", LIA_LOG_INFO},
-                  {"debug", LIA_LOG_DEBUG}};
-    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
-        if (strcmp(levels[i].name, level) == 0) {
-            lia_log_set_level(levels[i].level);
-            return 0;
-        }
-    return LIA_ERR_CONFIG;
-}
-
 int node_load(const char *path, node_t **out)
 {
     node_t *n = calloc(1, sizeof *n);
@@ -242,7 +224,7 @@ int node_load(const char *path, node_t **out)
         (rc = lia_config_uint(n->cfg, "resend-ms", 100, 600000, 3000, &n->resend_ms, err,
                               sizeof err)) != 0)
         goto fail;
-    if (set_level(lia_config_str(n->cfg, "log-level", "info")) != 0) {
+    if (lia_log_set_level_name(lia_config_str(n->cfg, "log-level", "info")) != 0) {
         lia_config_error(n->cfg, lia_config_get(n->cfg, "log-level"), "unknown log level",
                          lia_config_str(n->cfg, "log-level", ""), err, sizeof err);
         rc = LIA_ERR_CONFIG;
