@@ -1044,9 +1044,10 @@ static void test_bounds(void **state)
     {
         Liaison__V1__MembershipChangeBody b = LIAISON__V1__MEMBERSHIP_CHANGE_BODY__INIT;
         Liaison__V1__MembershipCreate cr = LIAISON__V1__MEMBERSHIP_CREATE__INIT;
-        uint8_t zero[32] = {0}, kid[16], *bb;
+        uint8_t zero[32] = {0}, ones[32], kid[16], *bb;
         size_t bl;
         lia_key_id(lia_identity_sign_pk(f->id[FR]), kid);
+        memset(ones, 1, sizeof ones);
         b.version = 1;
         b.channel = (char *)CH;
         b.serial = 1;
@@ -1080,7 +1081,7 @@ static void test_bounds(void **state)
         am.base.n_unknown_fields = 1;
         am.base.unknown_fields = &uf;
         b.serial = 2;
-        b.prev_hash.data = zero; /* any 32 bytes: decoding fails first */
+        b.prev_hash.data = ones; /* a plausible link: only the unknown field is wrong */
         b.action_case = LIAISON__V1__MEMBERSHIP_CHANGE_BODY__ACTION_ADD_MEMBER;
         b.add_member = &am;
         bl = liaison__v1__membership_change_body__get_packed_size(&b);
@@ -1089,6 +1090,16 @@ static void test_bounds(void **state)
         liaison__v1__membership_change_body__pack(&b, bb);
         c = sign_body(f->id[FR], bb, bl);
         assert_int_equal(lia_membership_apply(f->member, c.buf, c.len, T0), LIA_ERR_DECODE);
+        change_free(&c);
+        free(bb);
+        /* Control: the same without the unknown field decodes (and lacks its Create). */
+        am.base.n_unknown_fields = 0;
+        bl = liaison__v1__membership_change_body__get_packed_size(&b);
+        bb = malloc(bl);
+        assert_non_null(bb);
+        liaison__v1__membership_change_body__pack(&b, bb);
+        c = sign_body(f->id[FR], bb, bl);
+        assert_int_equal(lia_membership_apply(f->member, c.buf, c.len, T0), LIA_ERR_SEQ_GAP);
         change_free(&c);
         free(bb);
         /* Wrong version. */
