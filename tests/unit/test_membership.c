@@ -518,6 +518,7 @@ static void test_broker_alters(void **state)
     struct snapshot before;
     uint8_t *nb;
     size_t nl;
+    char *orig;
 
     snap(f->member, &before);
     /* The broker swaps the added member and re-encodes the body, keeping the signature. */
@@ -526,12 +527,13 @@ static void test_broker_alters(void **state)
     b = liaison__v1__membership_change_body__unpack(NULL, o->body.len, o->body.data);
     assert_non_null(b);
     assert_int_equal(b->action_case, LIAISON__V1__MEMBERSHIP_CHANGE_BODY__ACTION_ADD_MEMBER);
-    b->add_member->node = (char *)"europol-hub"; /* owned by b: restored before freeing */
+    orig = b->add_member->node; /* owned by b: restored before freeing */
+    b->add_member->node = (char *)"europol-hub";
     nl = liaison__v1__membership_change_body__get_packed_size(b);
     nb = malloc(nl);
     assert_non_null(nb);
     liaison__v1__membership_change_body__pack(b, nb);
-    b->add_member->node = NULL;
+    b->add_member->node = orig;
     {
         ProtobufCBinaryData keep = o->body;
         o->body.data = nb;
