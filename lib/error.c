@@ -46,6 +46,10 @@ static const struct err_info err_table[] = {
     [30] = {"storage", "durable storage failed", EX_IOERR},
     [31] = {"expired_message", "message has expired", EX_DATAERR},
     [32] = {"clock", "timestamp too far in the future (check the clocks)", EX_DATAERR},
+    [33] = {"not_owner", "not signed by the channel's owner, or the signer may not own it",
+            EX_NOPERM},
+    [34] = {"fork", "conflicts with the channel's history (fork or broken hash chain)", EX_DATAERR},
+    [35] = {"member_state", "membership change does not fit the channel's members", EX_DATAERR},
 };
 
 _Static_assert(sizeof(err_table) / sizeof(err_table[0]) == (unsigned)-LIA_ERR__LAST,

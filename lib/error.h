@@ -40,7 +40,10 @@ typedef enum {
     LIA_ERR_STORAGE = -30,       /* durable store failed; the store is unusable */
     LIA_ERR_EXPIRED_MSG = -31,   /* message past its expiry */
     LIA_ERR_CLOCK = -32,         /* timestamp too far in the future */
-    LIA_ERR__LAST = -33
+    LIA_ERR_NOT_OWNER = -33,     /* membership change not signed by the channel's owner */
+    LIA_ERR_FORK = -34,          /* conflicts with the channel's membership history */
+    LIA_ERR_MEMBER_STATE = -35,  /* membership change does not fit the channel's members */
+    LIA_ERR__LAST = -36
 } lia_err;
 
 /* Fixed text for an error code; never NULL, also for unknown codes. */
