@@ -16,6 +16,7 @@
  * else from an unverified body is used.
  */
 #include "cert.h"
+#include "canonical.h"
 #include "error.h"
 
 #include <stdlib.h>
@@ -227,24 +228,6 @@ static void fill_identity(lia_cert_info *out, const char *node_id, int role, con
     lia_key_id(out->enc_pk, out->enc_key_id);
 }
 
-/* 1 if msg has no unknown fields and packs back to exactly buf[0..len). */
-static int canonical(const ProtobufCMessage *msg, const uint8_t *buf, size_t len)
-{
-    uint8_t *again;
-    int ok;
-
-    if (msg->n_unknown_fields != 0 || protobuf_c_message_get_packed_size(msg) != len)
-        return 0;
-    if (len == 0)
-        return 1;
-    again = malloc(len);
-    if (!again)
-        return 0;
-    ok = protobuf_c_message_pack(msg, again) == len && memcmp(again, buf, len) == 0;
-    free(again);
-    return ok;
-}
-
 /* Ed25519 verification of label (with its NUL) || body. */
 static int verify_labelled(const char *label, size_t label_size, const ProtobufCBinaryData *body,
                            const ProtobufCBinaryData *sig, const uint8_t pk[32])
@@ -358,11 +341,11 @@ int lia_authority_parse(const uint8_t *buf, size_t len, lia_authority_info *out)
         goto fail;
     rc = LIA_ERR_DECODE;
     outer = liaison__v1__authority__unpack(NULL, len, buf);
-    if (!outer || !canonical(&outer->base, buf, len) || outer->signature.len != SIG_BYTES)
+    if (!outer || !lia_pb_canonical(&outer->base, buf, len) || outer->signature.len != SIG_BYTES)
         goto fail;
     /* Self-signed: the key is inside the body, so the body is decoded before verifying. */
     body = liaison__v1__authority_body__unpack(NULL, outer->body.len, outer->body.data);
-    if (!body || !canonical(&body->base, outer->body.data, outer->body.len))
+    if (!body || !lia_pb_canonical(&body->base, outer->body.data, outer->body.len))
         goto fail;
     if (body->version != FORMAT_VERSION) {
         rc = LIA_ERR_VERSION;
@@ -430,11 +413,11 @@ int lia_cert_request_parse(const uint8_t *buf, size_t len, lia_cert_info *out)
         goto fail;
     rc = LIA_ERR_DECODE;
     outer = liaison__v1__certificate_request__unpack(NULL, len, buf);
-    if (!outer || !canonical(&outer->base, buf, len) || outer->signature.len != SIG_BYTES)
+    if (!outer || !lia_pb_canonical(&outer->base, buf, len) || outer->signature.len != SIG_BYTES)
         goto fail;
     /* Self-signed (proof of possession): decode to learn the key, verify before any use. */
     body = liaison__v1__certificate_request_body__unpack(NULL, outer->body.len, outer->body.data);
-    if (!body || !canonical(&body->base, outer->body.data, outer->body.len))
+    if (!body || !lia_pb_canonical(&body->base, outer->body.data, outer->body.len))
         goto fail;
     if (body->version != FORMAT_VERSION) {
         rc = LIA_ERR_VERSION;
@@ -543,7 +526,7 @@ static int cert_decode(const uint8_t *buf, size_t len, const lia_authority_info 
         goto fail;
     rc = LIA_ERR_DECODE;
     outer = liaison__v1__certificate__unpack(NULL, len, buf);
-    if (!outer || !canonical(&outer->base, buf, len) || outer->signature.len != SIG_BYTES)
+    if (!outer || !lia_pb_canonical(&outer->base, buf, len) || outer->signature.len != SIG_BYTES)
         goto fail;
     if (auth) {
         rc = verify_labelled(label_cert, sizeof label_cert, &outer->body, &outer->signature,
@@ -556,7 +539,7 @@ static int cert_decode(const uint8_t *buf, size_t len, const lia_authority_info 
         rc = LIA_ERR_DECODE;
     }
     b = liaison__v1__certificate_body__unpack(NULL, outer->body.len, outer->body.data);
-    if (!b || !canonical(&b->base, outer->body.data, outer->body.len))
+    if (!b || !lia_pb_canonical(&b->base, outer->body.data, outer->body.len))
         goto fail;
     if (b->version != FORMAT_VERSION) {
         rc = LIA_ERR_VERSION;
@@ -634,7 +617,7 @@ static int crl_decode(const uint8_t *buf, size_t len, const lia_authority_info *
         goto fail;
     rc = LIA_ERR_DECODE;
     outer = liaison__v1__revocation_list__unpack(NULL, len, buf);
-    if (!outer || !canonical(&outer->base, buf, len) || outer->signature.len != SIG_BYTES)
+    if (!outer || !lia_pb_canonical(&outer->base, buf, len) || outer->signature.len != SIG_BYTES)
         goto fail;
     if (auth) {
         rc = verify_labelled(label_crl, sizeof label_crl, &outer->body, &outer->signature,
@@ -647,7 +630,7 @@ static int crl_decode(const uint8_t *buf, size_t len, const lia_authority_info *
         rc = LIA_ERR_DECODE;
     }
     b = liaison__v1__revocation_list_body__unpack(NULL, outer->body.len, outer->body.data);
-    if (!b || !canonical(&b->base, outer->body.data, outer->body.len))
+    if (!b || !lia_pb_canonical(&b->base, outer->body.data, outer->body.len))
         goto fail;
     if (b->version != FORMAT_VERSION) {
         rc = LIA_ERR_VERSION;

@@ -18,6 +18,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "membership.h"
+#include "canonical.h"
 
 #include "error.h"
 #include "map.h"
@@ -86,24 +87,6 @@ static void parsed_free(struct parsed *p)
     if (p->outer)
         liaison__v1__membership_change__free_unpacked(p->outer, NULL);
     memset(p, 0, sizeof *p);
-}
-
-/* 1 if msg has no unknown fields and packs back to exactly buf[0..len). */
-static int canonical(const ProtobufCMessage *msg, const uint8_t *buf, size_t len)
-{
-    uint8_t *again;
-    int ok;
-
-    if (msg->n_unknown_fields != 0 || protobuf_c_message_get_packed_size(msg) != len)
-        return 0;
-    if (len == 0)
-        return 1;
-    again = malloc(len);
-    if (!again)
-        return 0;
-    ok = protobuf_c_message_pack(msg, again) == len && memcmp(again, buf, len) == 0;
-    free(again);
-    return ok;
 }
 
 /* link hash = BLAKE2b-256("liaison.v1.membership-link\0" || change). */
@@ -309,11 +292,11 @@ static int parse_verify(const lia_trust_t *trust, const uint8_t *buf, size_t len
         return LIA_ERR_DECODE;
     rc = LIA_ERR_DECODE;
     o = p->outer = liaison__v1__membership_change__unpack(NULL, len, buf);
-    if (!o || !canonical(&o->base, buf, len) || o->signature.len != LIA_SIGNATURE_BYTES ||
+    if (!o || !lia_pb_canonical(&o->base, buf, len) || o->signature.len != LIA_SIGNATURE_BYTES ||
         o->body.len == 0)
         goto fail;
     b = p->body = liaison__v1__membership_change_body__unpack(NULL, o->body.len, o->body.data);
-    if (!b || !canonical(&b->base, o->body.data, o->body.len))
+    if (!b || !lia_pb_canonical(&b->base, o->body.data, o->body.len))
         goto fail;
     if (b->version != FORMAT_VERSION) {
         rc = LIA_ERR_VERSION;
@@ -1012,7 +995,7 @@ int lia_membership_import(lia_membership_t *reg, const uint8_t *buf, size_t len,
     if (!buf || len == 0)
         goto done;
     chain = liaison__v1__membership_chain__unpack(NULL, len, buf);
-    if (!chain || !canonical(&chain->base, buf, len))
+    if (!chain || !lia_pb_canonical(&chain->base, buf, len))
         goto done;
     if (chain->version != FORMAT_VERSION) {
         rc = LIA_ERR_VERSION;

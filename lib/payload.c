@@ -10,6 +10,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "payload.h"
+#include "canonical.h"
 
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -922,35 +923,6 @@ static void budget_free(void *data, void *ptr)
 }
 
 /* A ProtobufCBuffer that compares what is appended with the expected bytes. */
-struct cmp_buffer {
-    ProtobufCBuffer base;
-    const uint8_t *expect;
-    size_t len, pos;
-    bool mismatch;
-};
-
-static void cmp_append(ProtobufCBuffer *buffer, size_t len, const uint8_t *data)
-{
-    struct cmp_buffer *cb = (struct cmp_buffer *)buffer;
-    if (cb->mismatch)
-        return;
-    if (len > cb->len - cb->pos || memcmp(cb->expect + cb->pos, data, len) != 0) {
-        cb->mismatch = true;
-        return;
-    }
-    cb->pos += len;
-}
-
-/* True if serialising m gives exactly buf[0..len). */
-static bool is_canonical(const ProtobufCMessage *m, const uint8_t *buf, size_t len)
-{
-    struct cmp_buffer cb = {{cmp_append}, buf, len, 0, false};
-    if (protobuf_c_message_get_packed_size(m) != len)
-        return false;
-    protobuf_c_message_pack_to_buffer(m, &cb.base);
-    return !cb.mismatch && cb.pos == len;
-}
-
 int lia_payload_decode(const uint8_t *buf, size_t len, Liaison__V1__Payload **out)
 {
     return lia_payload_decode_ex(buf, len, 0, out);
@@ -981,7 +953,7 @@ int lia_payload_decode_ex(const uint8_t *buf, size_t len, int flags, Liaison__V1
     if (!p)
         return b.exhausted ? LIA_ERR_TOO_LARGE : LIA_ERR_DECODE;
     rc = check_generic(&p->base, LIA_ERR_DECODE, true);
-    if (rc == 0 && !(flags & LIA_PAYLOAD_REENCODED) && !is_canonical(&p->base, buf, len))
+    if (rc == 0 && !(flags & LIA_PAYLOAD_REENCODED) && !lia_pb_canonical(&p->base, buf, len))
         rc = LIA_ERR_DECODE;
     if (rc == 0)
         rc = lia_payload_validate(p);
