@@ -13,7 +13,7 @@ struct cmp_buffer {
 static void cmp_append(ProtobufCBuffer *buffer, size_t len, const uint8_t *data)
 {
     struct cmp_buffer *cb = (struct cmp_buffer *)buffer;
-    if (cb->mismatch)
+    if (cb->mismatch || len == 0)
         return;
     if (len > cb->len - cb->pos || memcmp(cb->expect + cb->pos, data, len) != 0) {
         cb->mismatch = 1;
@@ -28,6 +28,8 @@ int lia_pb_canonical(const ProtobufCMessage *m, const uint8_t *buf, size_t len)
 
     if (m->n_unknown_fields != 0 || protobuf_c_message_get_packed_size(m) != len)
         return 0;
+    if (len == 0) /* an empty message; buf may be NULL */
+        return 1;
     protobuf_c_message_pack_to_buffer(m, &cb.base);
     return !cb.mismatch && cb.pos == len;
 }
