@@ -46,16 +46,16 @@
 #include "liaison/v1/control.pb-c.h"
 #include "liaison/v1/transport.pb-c.h"
 
-#define BURST         1024
-#define MAX_CONNS     64
-#define MAX_ALLOWED   32
-#define FRAME_SLACK   1024
-#define FOLLOW_BATCH  256
-#define PUBLISH_BATCH_MAX 64 /* envelopes per Publish frame (transport.proto) */
+#define BURST               1024
+#define MAX_CONNS           64
+#define MAX_ALLOWED         32
+#define FRAME_SLACK         1024
+#define FOLLOW_BATCH        256
+#define PUBLISH_BATCH_MAX   64 /* envelopes per Publish frame (transport.proto) */
 #define PUBLISH_BATCH_BYTES (256u << 10)
-#define DELIVER_BATCH_MAX 64
-#define ACKED_MAX (BURST * 4)
-#define FOLLOW_QUEUED_MAX (1u << 20) /* bytes queued to a follower before feeding pauses */
+#define DELIVER_BATCH_MAX   64
+#define ACKED_MAX           (BURST * 4)
+#define FOLLOW_QUEUED_MAX   (1u << 20) /* bytes queued to a follower before feeding pauses */
 
 static const lia_config_directive directives[] = {
     {"identity", 1, 1, 0, 1, "this node's secret key file (node.key)"},
@@ -73,6 +73,8 @@ static const lia_config_directive directives[] = {
     {"heartbeat-ms", 1, 1, 0, 0, "heartbeat interval (default 1000)"},
     {"heartbeat-timeout-ms", 1, 1, 0, 0, "broker considered gone after (default 5000)"},
     {"resend-ms", 1, 1, 0, 0, "resend unacknowledged envelopes after (default 3000)"},
+    {"key-epoch-period-s", 1, 1, 0, 0,
+     "start a new key epoch for a destination after this many seconds (default 604800)"},
     {"log-level", 1, 1, 0, 0, "err, warning, notice, info or debug (default info)"},
 };
 
@@ -81,7 +83,8 @@ struct tx_stream {
     uint8_t digest[LIA_DEST_DIGEST_BYTES];
     uint64_t epoch;
     uint64_t next_seq;
-    int granted; /* the current epoch's key was handed over in an envelope */
+    int granted;         /* the current epoch's key was handed over in an envelope */
+    uint64_t started_ms; /* when this epoch's key was made (for key-epoch-period) */
     lia_symkey_t *key;
 };
 
@@ -117,7 +120,7 @@ struct node {
     lia_config_t *cfg;
     const char *identity_path, *authority_path, *certs_dir, *crl_path, *broker_ep,
         *broker_cert_path, *store_path, *control_path;
-    uint64_t max_msg, window, heartbeat_ms, heartbeat_timeout_ms, resend_ms;
+    uint64_t max_msg, window, heartbeat_ms, heartbeat_timeout_ms, resend_ms, epoch_period_ms;
     uid_t allowed[MAX_ALLOWED];
     size_t n_allowed;
     lia_identity_t *id;
@@ -202,8 +205,8 @@ int node_load(const char *path, node_t **out)
     *out = NULL;
     if (!n)
         return EX_OSERR;
-    if ((rc = lia_config_load(path, directives, sizeof directives / sizeof directives[0],
-                              &n->cfg, err, sizeof err)) != 0)
+    if ((rc = lia_config_load(path, directives, sizeof directives / sizeof directives[0], &n->cfg,
+                              err, sizeof err)) != 0)
         goto fail;
     n->identity_path = lia_config_str(n->cfg, "identity", NULL);
     n->authority_path = lia_config_str(n->cfg, "authority", NULL);
@@ -215,15 +218,18 @@ int node_load(const char *path, node_t **out)
     n->control_path = lia_config_str(n->cfg, "control", NULL);
     if ((rc = lia_config_uint(n->cfg, "max-message-bytes", 1024, LIA_ENVELOPE_MAX, 16u << 20,
                               &n->max_msg, err, sizeof err)) != 0 ||
-        (rc = lia_config_uint(n->cfg, "window", 1, 1u << 20, 1024, &n->window, err,
-                              sizeof err)) != 0 ||
+        (rc = lia_config_uint(n->cfg, "window", 1, 1u << 20, 1024, &n->window, err, sizeof err)) !=
+            0 ||
         (rc = lia_config_uint(n->cfg, "heartbeat-ms", 100, 60000, 1000, &n->heartbeat_ms, err,
                               sizeof err)) != 0 ||
         (rc = lia_config_uint(n->cfg, "heartbeat-timeout-ms", 300, 600000, 5000,
                               &n->heartbeat_timeout_ms, err, sizeof err)) != 0 ||
         (rc = lia_config_uint(n->cfg, "resend-ms", 100, 600000, 3000, &n->resend_ms, err,
-                              sizeof err)) != 0)
+                              sizeof err)) != 0 ||
+        (rc = lia_config_uint(n->cfg, "key-epoch-period-s", 60, 366u * 86400u, 7u * 86400u,
+                              &n->epoch_period_ms, err, sizeof err)) != 0)
         goto fail;
+    n->epoch_period_ms *= 1000u;
     if (lia_log_set_level_name(lia_config_str(n->cfg, "log-level", "info")) != 0) {
         lia_config_error(n->cfg, lia_config_get(n->cfg, "log-level"), "unknown log level",
                          lia_config_str(n->cfg, "log-level", ""), err, sizeof err);
@@ -253,8 +259,8 @@ int node_load(const char *path, node_t **out)
         goto fail;
     }
     n->me = lia_identity_name(n->id);
-    if ((rc = lia_keyfiles_load_trust_dir(n->authority_path, n->certs_dir, n->crl_path,
-                                          &n->trust, &failed)) != 0) {
+    if ((rc = lia_keyfiles_load_trust_dir(n->authority_path, n->certs_dir, n->crl_path, &n->trust,
+                                          &failed)) != 0) {
         snprintf(err, sizeof err, "%s: %s", failed ? failed : n->certs_dir, lia_strerror(rc));
         goto fail;
     }
@@ -311,6 +317,7 @@ void node_print(const node_t *n, FILE *f)
     fprintf(f, "heartbeat-ms         %llu\n", (unsigned long long)n->heartbeat_ms);
     fprintf(f, "heartbeat-timeout-ms %llu\n", (unsigned long long)n->heartbeat_timeout_ms);
     fprintf(f, "resend-ms            %llu\n", (unsigned long long)n->resend_ms);
+    fprintf(f, "key-epoch-period-s   %llu\n", (unsigned long long)(n->epoch_period_ms / 1000u));
     for (size_t i = 0; i < lia_channels_count(n->channels); i++) {
         const char *name = lia_channels_name(n->channels, i);
         size_t nm;
@@ -356,7 +363,8 @@ void node_destroy(node_t **p)
 static const char txkey_label[] = "liaison.v1.txkey";
 static const char rxkey_label[] = "liaison.v1.rxkey";
 
-#define TX_STATE_BYTES (8 + 8 + 1 + LIA_SEALED_KEY_BYTES)
+/* tx state value: u64 epoch | u64 next_seq | u8 granted | u64 started_ms | sealed key */
+#define TX_STATE_BYTES (8 + 8 + 1 + 8 + LIA_SEALED_KEY_BYTES)
 
 static void key_ad(const char *label, size_t label_len, const char *sender,
                    const uint8_t digest[LIA_DEST_DIGEST_BYTES], uint64_t epoch, uint8_t *ad,
@@ -380,34 +388,37 @@ static int save_tx(node_t *n, const struct tx_stream *t)
     put_u64(v, t->epoch);
     put_u64(v + 8, t->next_seq);
     v[16] = (uint8_t)t->granted;
+    put_u64(v + 17, t->started_ms);
     key_ad(txkey_label, sizeof txkey_label, n->me, t->digest, t->epoch, ad, &ad_len);
-    if ((rc = lia_symkey_seal(n->storage_key, t->key, ad, ad_len, v + 17)) != 0)
+    if ((rc = lia_symkey_seal(n->storage_key, t->key, ad, ad_len, v + 25)) != 0)
         return rc;
     memcpy(key, "tx:", 3);
     hex(t->digest, LIA_DEST_DIGEST_BYTES, key + 3);
     return lia_nstore_state_put(n->store, key, v, sizeof v);
 }
 
-/* The sending state for a destination, loaded from the store or started at epoch 1. */
-static int get_tx(node_t *n, const lia_dest *d, struct tx_stream **out)
+/*
+ * The sending state for a destination digest, loaded from the store or started at epoch 1;
+ * owned by n->tx.
+ */
+static int get_tx_digest(node_t *n, const uint8_t digest[LIA_DEST_DIGEST_BYTES],
+                         struct tx_stream **out)
 {
-    uint8_t digest[LIA_DEST_DIGEST_BYTES], *v = NULL, ad[128];
+    uint8_t *v = NULL, ad[128];
     size_t vlen = 0, ad_len;
     char key[3 + 2 * LIA_DEST_DIGEST_BYTES + 1];
     struct tx_stream *t;
     int rc;
 
-    if ((rc = lia_dest_digest(d, digest)) != 0)
-        return rc;
     if ((t = lia_map_get(n->tx, digest)) != NULL) {
         *out = t;
         return 0;
     }
     if (!(t = calloc(1, sizeof *t)))
         return LIA_ERR_NOMEM;
-    memcpy(t->digest, digest, sizeof digest);
+    memcpy(t->digest, digest, LIA_DEST_DIGEST_BYTES);
     memcpy(key, "tx:", 3);
-    hex(digest, sizeof digest, key + 3);
+    hex(digest, LIA_DEST_DIGEST_BYTES, key + 3);
     rc = lia_nstore_state_get(n->store, key, &v, &vlen);
     if (rc == 0) {
         if (vlen != TX_STATE_BYTES) {
@@ -417,12 +428,14 @@ static int get_tx(node_t *n, const lia_dest *d, struct tx_stream **out)
         t->epoch = get_u64(v);
         t->next_seq = get_u64(v + 8);
         t->granted = v[16];
+        t->started_ms = get_u64(v + 17);
         key_ad(txkey_label, sizeof txkey_label, n->me, digest, t->epoch, ad, &ad_len);
-        if ((rc = lia_symkey_unseal(n->storage_key, v + 17, ad, ad_len, &t->key)) != 0)
+        if ((rc = lia_symkey_unseal(n->storage_key, v + 25, ad, ad_len, &t->key)) != 0)
             goto fail;
     } else if (rc == LIA_ERR_NOT_FOUND) {
         t->epoch = 1;
         t->next_seq = 1;
+        t->started_ms = now_ms();
         if ((rc = lia_symkey_generate(&t->key)) != 0)
             goto fail;
     } else {
@@ -436,6 +449,76 @@ static int get_tx(node_t *n, const lia_dest *d, struct tx_stream **out)
 fail:
     free(v);
     free_tx(t);
+    return rc;
+}
+
+static int get_tx(node_t *n, const lia_dest *d, struct tx_stream **out)
+{
+    uint8_t digest[LIA_DEST_DIGEST_BYTES];
+    int rc;
+
+    if ((rc = lia_dest_digest(d, digest)) != 0)
+        return rc;
+    return get_tx_digest(n, digest, out);
+}
+
+/*
+ * Starts a new key epoch for a destination: a fresh key that the next envelope hands to the
+ * destination's entitled nodes as they are then, so a node removed or revoked before it gets
+ * nothing sent from now on. The old key is wiped. Persisted at once (inside or outside a
+ * group); on error the stream keeps its old epoch.
+ */
+static int tx_roll(node_t *n, struct tx_stream *t, const char *why)
+{
+    lia_symkey_t *fresh = NULL, *old;
+    int rc;
+
+    if ((rc = lia_symkey_generate(&fresh)) != 0)
+        return rc;
+    old = t->key;
+    t->key = fresh;
+    t->epoch++;
+    t->granted = 0;
+    t->started_ms = now_ms();
+    if ((rc = save_tx(n, t)) != 0) {
+        t->key = old;
+        t->epoch--;
+        lia_symkey_destroy(&fresh);
+        return rc;
+    }
+    lia_symkey_destroy(&old);
+    log_info("key epoch %llu started for a destination (%s)", (unsigned long long)t->epoch, why);
+    return 0;
+}
+
+/*
+ * Starts a new key epoch for every destination this node has ever sent to (revocation of a
+ * certificate: the destinations it belonged to are a subset, and a new epoch costs one key
+ * grant per destination). Each stream is persisted as it rolls.
+ */
+__attribute__((unused)) /* wired by revocation handling */
+static int
+tx_roll_all(node_t *n, const char *why)
+{
+    lia_nstore_kv *kv = NULL;
+    size_t count = 0;
+    int rc;
+
+    if ((rc = lia_nstore_state_list(n->store, "tx:", &kv, &count)) != 0)
+        return rc;
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        uint8_t digest[LIA_DEST_DIGEST_BYTES];
+        struct tx_stream *t;
+        if (strlen(kv[i].key) != 3 + 2 * LIA_DEST_DIGEST_BYTES ||
+            sodium_hex2bin(digest, sizeof digest, kv[i].key + 3, 2 * LIA_DEST_DIGEST_BYTES, NULL,
+                           NULL, NULL) != 0) {
+            rc = LIA_ERR_DECODE;
+            break;
+        }
+        if ((rc = get_tx_digest(n, digest, &t)) == 0)
+            rc = tx_roll(n, t, why);
+    }
+    lia_nstore_kv_free(kv, count);
     return rc;
 }
 
@@ -472,8 +555,8 @@ static int restore_rx(node_t *n)
         size_t ad_len;
         uint64_t epoch;
         lia_symkey_t *k;
-        if (kv[i].len != 1 + sl + LIA_DEST_DIGEST_BYTES + 8 + LIA_SEALED_KEY_BYTES ||
-            sl == 0 || sl > LIA_NODE_ID_MAX) {
+        if (kv[i].len != 1 + sl + LIA_DEST_DIGEST_BYTES + 8 + LIA_SEALED_KEY_BYTES || sl == 0 ||
+            sl > LIA_NODE_ID_MAX) {
             rc = LIA_ERR_DECODE;
             goto done;
         }
@@ -807,7 +890,8 @@ static void handle_status(node_t *n, struct conn *c)
     snprintf(account, sizeof account, "%s", c->account);
     s.node_id = (char *)n->me;
     s.broker_endpoint = (char *)n->broker_ep;
-    s.broker_connected = n->last_broker_ms && now_ms() - n->last_broker_ms <= n->heartbeat_timeout_ms;
+    s.broker_connected =
+        n->last_broker_ms && now_ms() - n->last_broker_ms <= n->heartbeat_timeout_ms;
     s.last_broker_frame_ms = n->last_broker_ms;
     s.outbox_pending = pending;
     s.inbox_cursor = n->cursor;
@@ -948,6 +1032,9 @@ static int seal_pending(node_t *n, struct pending_send *sends, size_t count)
             nm = s->n_rcpt;
         }
         if ((rc = get_tx(n, &it->dest, &t)) != 0)
+            goto fail;
+        if (now - t->started_ms >= n->epoch_period_ms && now > t->started_ms &&
+            (rc = tx_roll(n, t, "key-epoch-period elapsed")) != 0)
             goto fail;
         it->epoch = t->epoch;
         it->seq = t->next_seq++;
@@ -1090,8 +1177,7 @@ static int push_fresh(node_t *n, struct follower *f, uint64_t cursor_before)
         Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
         Liaison__V1__InboxMessage im;
         int rc;
-        if (m->delivery_seq <= f->after ||
-            (f->channel[0] && strcmp(f->channel, m->channel) != 0))
+        if (m->delivery_seq <= f->after || (f->channel[0] && strcmp(f->channel, m->channel) != 0))
             continue;
         msg_to_proto(m, &im);
         r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_MESSAGE;
@@ -1253,7 +1339,7 @@ int node_run(node_t *n)
     static uint8_t *fresh_env[BURST];
     static size_t fresh_len[BURST];
     static uint64_t fresh_id[BURST];
-    uint8_t (*acked)[LIA_MESSAGE_ID_BYTES] = NULL;
+    uint8_t(*acked)[LIA_MESSAGE_ID_BYTES] = NULL;
     struct sigaction sa;
     int rc, status = EX_OK;
 
@@ -1289,11 +1375,9 @@ int node_run(node_t *n)
         pfd[nfds++] = (struct pollfd){lia_ctl_server_fd(n->ctl), POLLIN, 0};
         for (size_t i = 0; i < MAX_CONNS; i++)
             if (n->conns[i].c)
-                pfd[nfds++] = (struct pollfd){lia_ctl_conn_fd(n->conns[i].c),
-                                              (short)(POLLIN |
-                                                      (lia_ctl_pending(n->conns[i].c) ? POLLOUT
-                                                                                       : 0)),
-                                              0};
+                pfd[nfds++] = (struct pollfd){
+                    lia_ctl_conn_fd(n->conns[i].c),
+                    (short)(POLLIN | (lia_ctl_pending(n->conns[i].c) ? POLLOUT : 0)), 0};
         if (poll(pfd, nfds, busy ? 0 : (int)n->heartbeat_ms) < 0 && errno != EINTR)
             log_warn_errno("poll");
         for (size_t i = 1; i < nfds && i <= MAX_CONNS + 1; i++)
@@ -1304,8 +1388,7 @@ int node_run(node_t *n)
             struct conn *cc = &n->conns[i];
             if (!cc->c)
                 continue;
-            if (lia_ctl_pending(cc->c) && lia_ctl_flush(cc->c) != 0 &&
-                lia_ctl_conn_fd(cc->c) < 0) {
+            if (lia_ctl_pending(cc->c) && lia_ctl_flush(cc->c) != 0 && lia_ctl_conn_fd(cc->c) < 0) {
                 drop_conn(cc);
                 continue;
             }
@@ -1322,7 +1405,7 @@ int node_run(node_t *n)
                 break;
             n->last_broker_ms = now_ms();
             f = len <= n->max_msg + FRAME_SLACK ? liaison__v1__frame__unpack(NULL, len, data)
-                                                 : NULL;
+                                                : NULL;
             if (!f || f->base.n_unknown_fields) {
                 log_warn("broker sent a malformed frame (%zu bytes)", len);
                 free(data);
@@ -1395,8 +1478,9 @@ int node_run(node_t *n)
             if ((rc = take_delivery(n, &dels[i])) != 0)
                 fatal(EX_IOERR, "%s: %s", n->store_path, lia_strerror(rc));
         if (group && (flush_rx(n) != 0 || lia_nstore_commit(n->store) != 0))
-            fatal(EX_IOERR, "%s: durable commit failed; stopping (nothing unsaved was "
-                            "acknowledged)",
+            fatal(EX_IOERR,
+                  "%s: durable commit failed; stopping (nothing unsaved was "
+                  "acknowledged)",
                   n->store_path);
         /* Durable: now tell everyone. */
         size_t n_fresh_env = 0;
