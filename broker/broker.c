@@ -10,6 +10,12 @@
  * The node id of a frame is the one the ZAP handler attached to the connection from the
  * node's certificate; an envelope whose header names another sender is refused. The broker
  * never decrypts (it holds no content key) and never creates envelopes.
+ *
+ * Channel membership is the owner-signed chain of lib/membership.c: the broker verifies every
+ * change against its own certificates and revocation list, stores it before answering, and
+ * routes and admits by it (only members publish, only members receive). Changes reach the
+ * nodes concerned after the commit and before any delivery of the same turn, so a node always
+ * knows a membership before it sees envelopes that depend on it.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "broker.h"
@@ -25,13 +31,13 @@
 #include <sodium.h>
 
 #include "cert.h"
-#include "channels.h"
 #include "config.h"
 #include "envelope.h"
 #include "error.h"
 #include "file.h"
 #include "keyfiles.h"
 #include "log.h"
+#include "membership.h"
 #include "store.h"
 #include "transport.h"
 #include "trust.h"
@@ -60,7 +66,6 @@ static const lia_config_directive directives[] = {
     {"max-inflight", 1, 1, 0, 0, "deliveries in flight per node (default 1024)"},
     {"heartbeat-ms", 1, 1, 0, 0, "transport heartbeat interval (default 1000)"},
     {"heartbeat-timeout-ms", 1, 1, 0, 0, "peer considered gone after (default 5000)"},
-    {"channel", 2, -1, 1, 0, "channel name and its member node ids"},
     {"log-level", 1, 1, 0, 0, "err, warning, notice, info or debug (default info)"},
 };
 
@@ -76,6 +81,16 @@ struct node {
     int has_more;            /* store may hold deliveries after `sent` */
     int hello;               /* this connection sent a Hello: its publishes are stored */
     int resync_asked;        /* an early publish was dropped and the node told so */
+    int need_chains;         /* send the whole chains of its channels before any delivery */
+    uint64_t chains_turn;    /* the turn in which it last got them */
+};
+
+/* A membership change stored in the open group, to push to these nodes after the commit. */
+struct mpush {
+    uint8_t *change;
+    size_t len;
+    char **rcpt;
+    size_t n_rcpt;
 };
 
 struct broker {
@@ -88,7 +103,10 @@ struct broker {
     lia_trust_t *trust;
     struct node *nodes;
     size_t n_nodes;
-    lia_channels_t *channels;
+    lia_membership_t *reg; /* channels: the owner-signed chains, as stored */
+    struct mpush *pushes;  /* changes stored in the open group */
+    size_t n_pushes, cap_pushes;
+    uint64_t turn;
     lia_bstore_t *store;
     lia_server_t *srv;
 };
@@ -260,8 +278,6 @@ int broker_load(const char *path, broker_t **out)
         rc = LIA_ERR_CONFIG;
         goto fail;
     }
-    if ((rc = lia_channels_from_config(b->cfg, &b->channels, err, sizeof err)) != 0)
-        goto fail;
     if ((rc = lia_identity_load(b->identity_path, LIA_SECRET_NODE, NULL, 0, &b->id)) != 0) {
         snprintf(err, sizeof err, "%s: %s", b->identity_path, lia_strerror(rc));
         goto fail;
@@ -274,14 +290,8 @@ int broker_load(const char *path, broker_t **out)
         snprintf(err, sizeof err, "%s: %s", b->certs_dir, lia_strerror(rc));
         goto fail;
     }
-    for (size_t i = 0; i < lia_channels_count(b->channels); i++) {
-        const char *name = lia_channels_name(b->channels, i);
-        size_t nm;
-        const char *const *m = lia_channels_members(b->channels, name, &nm);
-        for (size_t j = 0; j < nm; j++)
-            if (!find_node(b, m[j]))
-                log_warn("channel %s: member %s has no enrolled certificate", name, m[j]);
-    }
+    if ((rc = lia_membership_new(b->trust, &b->reg)) != 0)
+        goto fail;
     *out = b;
     return EX_OK;
 fail:
@@ -308,15 +318,18 @@ void broker_print(const broker_t *b, FILE *f)
     fprintf(f, "max-inflight         %llu\n", (unsigned long long)b->max_inflight);
     fprintf(f, "heartbeat-ms         %llu\n", (unsigned long long)b->heartbeat_ms);
     fprintf(f, "heartbeat-timeout-ms %llu\n", (unsigned long long)b->heartbeat_timeout_ms);
-    for (size_t i = 0; i < lia_channels_count(b->channels); i++) {
-        const char *name = lia_channels_name(b->channels, i);
-        size_t nm;
-        const char *const *m = lia_channels_members(b->channels, name, &nm);
-        fprintf(f, "channel              %s", name);
-        for (size_t j = 0; j < nm; j++)
-            fprintf(f, " %s", m[j]);
-        fputc('\n', f);
+    fprintf(f, "channels             owner-signed, restored from the store at start\n");
+}
+
+static void free_pushes(broker_t *b)
+{
+    for (size_t i = 0; i < b->n_pushes; i++) {
+        free(b->pushes[i].change);
+        for (size_t j = 0; j < b->pushes[i].n_rcpt; j++)
+            free(b->pushes[i].rcpt[j]);
+        free(b->pushes[i].rcpt);
     }
+    b->n_pushes = 0;
 }
 
 void broker_destroy(broker_t **p)
@@ -327,7 +340,9 @@ void broker_destroy(broker_t **p)
     b = *p;
     lia_server_destroy(&b->srv);
     lia_bstore_close(&b->store);
-    lia_channels_destroy(&b->channels);
+    free_pushes(b);
+    free(b->pushes);
+    lia_membership_destroy(&b->reg);
     free(b->nodes);
     lia_trust_destroy(&b->trust);
     lia_identity_destroy(&b->id);
@@ -399,6 +414,8 @@ static void note_connection(broker_t *b, struct node *n, const lia_peer *peer)
         }
         if (n->window == 0)
             n->window = (uint32_t)b->max_inflight;
+        /* Whatever was pushed on an old connection may be lost with it. */
+        n->need_chains = 1;
         log_info("%s connected", n->cert.node_id);
     }
     n->last_seen_ms = now_ms();
@@ -440,13 +457,22 @@ static void handle_envelope(broker_t *b, struct node *n, const lia_peer *peer,
         goto done;
     if (m->channel[0]) {
         size_t nm;
-        const char *const *members = lia_channels_members(b->channels, m->channel, &nm);
-        if (!members || !lia_channels_is_member(b->channels, m->channel, n->cert.node_id)) {
-            log_warn("%s: not a member of channel %s: refused", n->cert.node_id, m->channel);
+        /* The registry: owner-signed membership as this broker verified and stored it. */
+        const char *const *members = lia_membership_members(b->reg, m->channel, &nm);
+        if (!members || !lia_membership_is_member(b->reg, m->channel, n->cert.node_id)) {
+            /* Audit record: who tried to publish where, never what. */
+            if (members)
+                log_warn("audit: %s: not a member of channel %s: publish refused",
+                         n->cert.node_id, m->channel);
+            else
+                log_warn("audit: %s: publish to unknown channel %s refused", n->cert.node_id,
+                         m->channel);
             send_error(b, peer,
                        members ? LIAISON__V1__ERROR_CODE__ERROR_CODE_NOT_MEMBER
                                : LIAISON__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_DESTINATION,
-                       m->message_id, members ? "not a member of the channel" : "unknown channel");
+                       m->message_id,
+                       members ? "not a member of the channel (liaison channel members)"
+                               : "unknown channel (create it with liaison channel create)");
             goto done;
         }
         for (size_t i = 0; i < nm && n_rcpt < MAX_NODES; i++)
@@ -464,6 +490,10 @@ static void handle_envelope(broker_t *b, struct node *n, const lia_peer *peer,
         }
     }
     if (n_rcpt == 0) {
+        /* Fails closed: nobody to deliver to is an error, not a silent success. */
+        log_warn("audit: %s: publish with no recipient other than the sender refused "
+                 "(channel '%s')",
+                 n->cert.node_id, m->channel);
         send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_DESTINATION,
                    m->message_id, "no recipient other than the sender");
         goto done;
@@ -550,6 +580,275 @@ static void handle_publish(broker_t *b, struct node *n, const lia_peer *peer,
         handle_envelope(b, n, peer, &p->envelopes[i], acks, n_acks, store_failed);
 }
 
+/* ---- membership ---- */
+
+static const char *action_name(lia_membership_action a)
+{
+    switch (a) {
+    case LIA_MEMBERSHIP_CREATE:
+        return "create";
+    case LIA_MEMBERSHIP_ADD:
+        return "add";
+    case LIA_MEMBERSHIP_REMOVE:
+        return "remove";
+    case LIA_MEMBERSHIP_TRANSFER:
+        return "transfer";
+    }
+    return "?";
+}
+
+/*
+ * Queues a stored change for the nodes in rcpt[0..n) (copied), to be pushed after the commit.
+ * A failure here fails the group: the change would be stored but never announced.
+ */
+static int queue_push(broker_t *b, const uint8_t *change, size_t len, const char *const *rcpt,
+                      size_t n)
+{
+    struct mpush *p;
+
+    if (b->n_pushes == b->cap_pushes) {
+        size_t cap = b->cap_pushes ? 2 * b->cap_pushes : 16;
+        struct mpush *np = realloc(b->pushes, cap * sizeof *np);
+        if (!np)
+            return LIA_ERR_NOMEM;
+        b->pushes = np;
+        b->cap_pushes = cap;
+    }
+    p = &b->pushes[b->n_pushes];
+    memset(p, 0, sizeof *p);
+    if (!(p->change = malloc(len)) || !(p->rcpt = calloc(n ? n : 1, sizeof *p->rcpt))) {
+        free(p->change);
+        return LIA_ERR_NOMEM;
+    }
+    memcpy(p->change, change, len);
+    p->len = len;
+    b->n_pushes++;
+    for (size_t i = 0; i < n; i++) {
+        if (!(p->rcpt[i] = strdup(rcpt[i])))
+            return LIA_ERR_NOMEM; /* freed with the push */
+        p->n_rcpt++;
+    }
+    return 0;
+}
+
+/*
+ * Handles a MembershipPublish inside the current store group: verifies the change against the
+ * registry (this broker's certificates and revocation list), stores it, and queues it for every
+ * node that is a member before or after it. The publisher's acknowledgement is that push (it
+ * is always among them: only the owner signs, and the owner is a member before and after).
+ * A change already applied is acknowledged again to its publisher alone.
+ */
+static void handle_membership(broker_t *b, struct node *n, const lia_peer *peer,
+                              const Liaison__V1__MembershipPublish *mp, int *store_failed)
+{
+    uint8_t id[LIA_MEMBERSHIP_CHANGE_ID_BYTES];
+    char key[LIA_MEMBERSHIP_KEY_MAX];
+    lia_membership_applied info;
+    const char *self[1] = {n->cert.node_id};
+    const char **rcpt = NULL;
+    size_t nm = 0, k = 0;
+    const char *const *members;
+    int rc;
+
+    if (mp->change.len == 0 || mp->change.len > LIA_MEMBERSHIP_CHANGE_MAX) {
+        log_warn("%s: membership change of %zu bytes refused", n->cert.node_id, mp->change.len);
+        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_TOO_LARGE, NULL,
+                   "a membership change is 1 to 65536 bytes");
+        return;
+    }
+    lia_membership_change_id(mp->change.data, mp->change.len, id);
+    rc = lia_membership_apply_ex(b->reg, mp->change.data, mp->change.len, now_ms(), &info);
+    if (rc == LIA_ERR_REPLAY) {
+        /* A retry (the acknowledgement was lost): acknowledge again. */
+        if (queue_push(b, mp->change.data, mp->change.len, self, 1) != 0)
+            *store_failed = 1;
+        return;
+    }
+    if (rc != 0) {
+        log_warn("audit: %s: membership change refused: %s", n->cert.node_id, lia_strerror(rc));
+        send_error(b, peer,
+                   rc == LIA_ERR_NOT_OWNER ? LIAISON__V1__ERROR_CODE__ERROR_CODE_NOT_OWNER
+                                           : LIAISON__V1__ERROR_CODE__ERROR_CODE_MEMBERSHIP_REFUSED,
+                   id, lia_strerror(rc));
+        return;
+    }
+    /* Persist before anyone hears of it. */
+    if ((rc = lia_membership_key(info.channel, info.serial, key)) != 0 ||
+        (rc = lia_bstore_state_put(b->store, key, mp->change.data, mp->change.len)) != 0) {
+        log_err("store: membership change of %s: %s", info.channel, lia_strerror(rc));
+        *store_failed = 1;
+        return;
+    }
+    members = lia_membership_members(b->reg, info.channel, &nm);
+    if (!(rcpt = calloc(nm + 1, sizeof *rcpt))) {
+        *store_failed = 1;
+        return;
+    }
+    for (size_t i = 0; i < nm; i++)
+        rcpt[k++] = members[i];
+    if (info.action == LIA_MEMBERSHIP_REMOVE)
+        rcpt[k++] = info.node; /* the removed member learns of its removal */
+    if (queue_push(b, mp->change.data, mp->change.len, rcpt, k) != 0)
+        *store_failed = 1;
+    free(rcpt);
+    log_notice("channel %s: change %llu (%s%s%s) from %s stored; %zu members", info.channel,
+               (unsigned long long)info.serial, action_name(info.action), info.node[0] ? " " : "",
+               info.node, n->cert.node_id, nm);
+}
+
+/* Accumulates changes into MembershipUpdate frames of at most LIA_MEMBERSHIP_UPDATE_MAX. */
+struct update_buf {
+    broker_t *b;
+    struct node *n;
+    ProtobufCBinaryData changes[1024];
+    size_t count, bytes;
+    int failed;
+    const char *channel;
+};
+
+static void update_flush(struct update_buf *u)
+{
+    Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
+    Liaison__V1__MembershipUpdate m = LIAISON__V1__MEMBERSHIP_UPDATE__INIT;
+
+    if (u->count == 0 || u->failed)
+        return;
+    m.n_changes = u->count;
+    m.changes = u->changes;
+    f.kind_case = LIAISON__V1__FRAME__KIND_MEMBERSHIP_UPDATE;
+    f.membership_update = &m;
+    if (send_frame(u->b, &u->n->peer, &f) != 0)
+        u->failed = 1;
+    u->count = 0;
+    u->bytes = 0;
+}
+
+static void update_add(struct update_buf *u, const uint8_t *change, size_t len)
+{
+    if (u->count == sizeof u->changes / sizeof u->changes[0] ||
+        (u->count && u->bytes + len + 8 > LIA_MEMBERSHIP_UPDATE_MAX))
+        update_flush(u);
+    u->changes[u->count++] = (ProtobufCBinaryData){len, (uint8_t *)change};
+    u->bytes += len + 8;
+}
+
+static int chain_event(void *arg, const lia_membership_event *ev)
+{
+    update_add(arg, ev->change, ev->change_len);
+    return 0;
+}
+
+static int chain_of(void *arg, const char *channel)
+{
+    struct update_buf *u = arg;
+    if (!lia_membership_was_member(u->b->reg, channel, u->n->cert.node_id))
+        return 0;
+    return lia_membership_history(u->b->reg, channel, chain_event, u);
+}
+
+/*
+ * Sends a node the whole chain of every channel it is or ever was a member of (after its
+ * Hello or a new connection). On a full transport the node keeps need_chains and gets no
+ * delivery until they went out.
+ */
+static void send_chains(broker_t *b, struct node *n)
+{
+    struct update_buf *u = calloc(1, sizeof *u);
+
+    if (!u)
+        return;
+    u->b = b;
+    u->n = n;
+    if (lia_membership_channels(b->reg, chain_of, u) != 0)
+        u->failed = 1;
+    update_flush(u);
+    if (!u->failed) {
+        n->need_chains = 0;
+        n->chains_turn = b->turn;
+    }
+    free(u);
+}
+
+/* After the commit: chains to the nodes that need them, then this turn's changes. */
+static void push_membership(broker_t *b)
+{
+    for (size_t i = 0; i < b->n_nodes; i++)
+        if (b->nodes[i].connected && b->nodes[i].need_chains)
+            send_chains(b, &b->nodes[i]);
+    for (size_t i = 0; i < b->n_pushes; i++) {
+        const struct mpush *p = &b->pushes[i];
+        for (size_t j = 0; j < p->n_rcpt; j++) {
+            struct node *n = find_node(b, p->rcpt[j]);
+            struct update_buf u;
+            if (!n || !n->connected || n->need_chains || n->chains_turn == b->turn)
+                continue; /* a node not connected gets the chains when it connects */
+            memset(&u, 0, sizeof u);
+            u.b = b;
+            u.n = n;
+            update_add(&u, p->change, p->len);
+            update_flush(&u);
+            if (u.failed)
+                n->need_chains = 1; /* whole chains again before any delivery */
+        }
+    }
+    free_pushes(b);
+}
+
+/* Restores the registry from the store: every channel's chain, verified again. */
+static void restore_report(void *arg, const char *channel, size_t n_changes, int rc)
+{
+    (void)arg;
+    if (rc != 0)
+        log_err("channel %s: stored membership (%zu changes) does not verify: %s; the channel "
+                "is unavailable (fails closed)",
+                channel, n_changes, lia_strerror(rc));
+}
+
+static int restore_membership(broker_t *b)
+{
+    lia_nstore_kv *kv = NULL;
+    size_t count = 0;
+    const char **keys = NULL;
+    const uint8_t **vals = NULL;
+    size_t *lens = NULL;
+    int rc;
+
+    if ((rc = lia_bstore_state_list(b->store, LIA_MEMBERSHIP_KEY_PREFIX, &kv, &count)) != 0)
+        return rc;
+    rc = LIA_ERR_NOMEM;
+    keys = calloc(count + 1, sizeof *keys);
+    vals = calloc(count + 1, sizeof *vals);
+    lens = calloc(count + 1, sizeof *lens);
+    if (!keys || !vals || !lens)
+        goto fail;
+    for (size_t i = 0; i < count; i++) {
+        keys[i] = kv[i].key;
+        vals[i] = kv[i].val;
+        lens[i] = kv[i].len;
+    }
+    rc = lia_membership_restore(b->reg, keys, vals, lens, count, now_ms(), restore_report, b);
+fail:
+    free(keys);
+    free(vals);
+    free(lens);
+    lia_nstore_kv_free(kv, count);
+    return rc;
+}
+
+static int count_channel(void *arg, const char *channel)
+{
+    (void)channel;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+/* The largest frame accepted: an envelope, or a membership change, with framing. */
+static size_t frame_max(const broker_t *b)
+{
+    return (b->max_msg > LIA_MEMBERSHIP_CHANGE_MAX ? b->max_msg : LIA_MEMBERSHIP_CHANGE_MAX) +
+           FRAME_SLACK;
+}
+
 /* Decodes and dispatches one frame inside the current store group. */
 static void handle_frame(broker_t *b, const lia_peer *peer, const uint8_t *data, size_t len,
                          struct pending_ack *acks, size_t *n_acks, int *store_failed)
@@ -561,7 +860,7 @@ static void handle_frame(broker_t *b, const lia_peer *peer, const uint8_t *data,
         log_warn("%s: frame from a node that is no longer enrolled", peer->node_id);
         return;
     }
-    if (len > b->max_msg + FRAME_SLACK) {
+    if (len > frame_max(b)) {
         log_warn("%s: frame of %zu bytes refused", n->cert.node_id, len);
         send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_TOO_LARGE, NULL, "frame too large");
         return;
@@ -599,6 +898,10 @@ static void handle_frame(broker_t *b, const lia_peer *peer, const uint8_t *data,
         n->has_more = 1;
         n->hello = 1;
         n->resync_asked = 0;
+        n->need_chains = 1; /* the chains go before any delivery (push_membership) */
+        break;
+    case LIAISON__V1__FRAME__KIND_MEMBERSHIP_PUBLISH:
+        handle_membership(b, n, peer, f->membership_publish, store_failed);
         break;
     case LIAISON__V1__FRAME__KIND_PUBLISH:
         handle_publish(b, n, peer, f->publish, acks, n_acks, store_failed);
@@ -648,7 +951,8 @@ static void pump(broker_t *b, struct node *n)
     lia_bstore_item items[FETCH_MAX];
     size_t got, want;
 
-    while (n->connected && n->has_more && n->sent - n->acked < n->window) {
+    /* Never a delivery before the node holds the chains it may depend on. */
+    while (n->connected && !n->need_chains && n->has_more && n->sent - n->acked < n->window) {
         want = n->window - (n->sent - n->acked);
         if (want > FETCH_MAX)
             want = FETCH_MAX;
@@ -760,6 +1064,8 @@ static void reload(broker_t *b)
             nodes[i].has_more = 1;
             nodes[i].hello = old->hello;
             nodes[i].resync_asked = old->resync_asked;
+            nodes[i].need_chains = old->need_chains;
+            nodes[i].chains_turn = old->chains_turn;
         }
         if (nodes[i].connected && lia_trust_find(t, nodes[i].cert.node_id,
                                                  nodes[i].cert.sign_key_id, now_ms() / 1000,
@@ -771,6 +1077,8 @@ static void reload(broker_t *b)
     for (size_t i = 0; i < b->n_nodes; i++)
         if (b->nodes[i].connected && !find_node(b, b->nodes[i].cert.node_id))
             cut = 1;
+    /* The registry keeps what it verified; later changes are checked with the new store. */
+    lia_membership_set_trust(b->reg, t);
     lia_trust_destroy(&b->trust);
     free(b->nodes);
     b->trust = t;
@@ -807,7 +1115,11 @@ int broker_run(broker_t *b)
         log_err("%s: %s", b->store_path, lia_strerror(rc));
         return lia_err_exit(rc);
     }
-    o.max_msg = b->max_msg + FRAME_SLACK;
+    if ((rc = restore_membership(b)) != 0) {
+        log_err("%s: cannot restore channel membership: %s", b->store_path, lia_strerror(rc));
+        return lia_err_exit(rc);
+    }
+    o.max_msg = frame_max(b);
     o.sndhwm = o.rcvhwm = 2 * b->max_inflight + 1024;
     o.heartbeat_ivl_ms = (int)b->heartbeat_ms;
     o.heartbeat_timeout_ms = (int)b->heartbeat_timeout_ms;
@@ -818,13 +1130,19 @@ int broker_run(broker_t *b)
     acks = calloc(ACKS_MAX, sizeof *acks);
     if (!acks)
         return EX_OSERR;
-    log_notice("listening on %s with %zu enrolled nodes and %zu channels",
-               lia_server_endpoint(b->srv), b->n_nodes, lia_channels_count(b->channels));
+    {
+        size_t nch = 0;
+        if (lia_membership_channels(b->reg, count_channel, &nch) != 0)
+            nch = 0;
+        log_notice("listening on %s with %zu enrolled nodes and %zu channels",
+                   lia_server_endpoint(b->srv), b->n_nodes, nch);
+    }
 
     while (!stop_requested) {
         size_t n_frames = 0, n_acks = 0;
         int store_failed = 0, group = 0;
 
+        b->turn++;
         if (reload_requested) {
             reload_requested = 0;
             reload(b);
@@ -887,6 +1205,8 @@ int broker_run(broker_t *b)
                 i += k;
             }
         }
+        /* Membership before deliveries: what was stored now, and chains for new sessions. */
+        push_membership(b);
         for (size_t i = 0; i < b->n_nodes; i++)
             pump(b, &b->nodes[i]);
         if (now_ms() - last_tick >= b->heartbeat_ms) {

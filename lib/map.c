@@ -181,3 +181,14 @@ int lia_map_remove(lia_map_t *m, const uint8_t *key)
     }
     return 1;
 }
+
+int lia_map_foreach(const lia_map_t *m, int (*fn)(void *arg, const uint8_t *key, void *value),
+                    void *arg)
+{
+    for (size_t i = 0; i < m->cap; i++) {
+        int rc;
+        if (m->slots[i].value && (rc = fn(arg, m->keys + i * m->key_len, m->slots[i].value)) != 0)
+            return rc;
+    }
+    return 0;
+}

@@ -32,4 +32,11 @@ int lia_map_put(lia_map_t *m, const uint8_t *key, void *value);
 /* Removes key if present (value passed to free_value). Returns 1 if removed, 0 if absent. */
 int lia_map_remove(lia_map_t *m, const uint8_t *key);
 
+/*
+ * Calls fn(arg, key, value) for every entry, in no particular order; a non-zero return stops
+ * the walk and is returned. fn must not change the map.
+ */
+int lia_map_foreach(const lia_map_t *m, int (*fn)(void *arg, const uint8_t *key, void *value),
+                    void *arg);
+
 #endif

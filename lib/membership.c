@@ -23,6 +23,7 @@
 #include "error.h"
 #include "map.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -609,6 +610,12 @@ static int install(lia_membership_t *reg, struct channel *ch)
 
 int lia_membership_apply(lia_membership_t *reg, const uint8_t *buf, size_t len, uint64_t now_ms)
 {
+    return lia_membership_apply_ex(reg, buf, len, now_ms, NULL);
+}
+
+int lia_membership_apply_ex(lia_membership_t *reg, const uint8_t *buf, size_t len,
+                            uint64_t now_ms, lia_membership_applied *info)
+{
     struct parsed p;
     struct channel *ch;
     int rc;
@@ -630,6 +637,15 @@ int lia_membership_apply(lia_membership_t *reg, const uint8_t *buf, size_t len, 
         rc = step(reg->trust, &ch, &p, buf, len, now_ms);
         if (rc == 0 && (rc = install(reg, ch)) != 0)
             channel_free(ch);
+    }
+    if (rc == 0 && info) {
+        const char *node = action_node(p.body);
+        memset(info, 0, sizeof *info);
+        /* Both were checked by fields_ok: bounded, valid names. */
+        snprintf(info->channel, sizeof info->channel, "%s", p.body->channel);
+        info->serial = p.body->serial;
+        info->action = action_of(p.body);
+        snprintf(info->node, sizeof info->node, "%s", node ? node : "");
     }
 done:
     parsed_free(&p);
@@ -928,6 +944,8 @@ int lia_membership_history(const lia_membership_t *reg, const char *channel,
                                    .n_members = e->n_members};
         int rc;
         memcpy(ev.hash, e->hash, HASH_BYTES);
+        ev.change = e->bytes;
+        ev.change_len = e->len;
         if ((rc = fn(arg, &ev)) != 0)
             return rc;
     }
@@ -977,39 +995,24 @@ done:
     return rc;
 }
 
-int lia_membership_import(lia_membership_t *reg, const uint8_t *buf, size_t len, uint64_t now_ms,
-                          char channel_out[LIA_CHANNEL_MAX + 1])
+/*
+ * Verifies the chain changes[0..n) from its Create into a scratch channel and installs it (see
+ * lia_membership_import). All or nothing.
+ */
+static int import_changes(lia_membership_t *reg, const ProtobufCBinaryData *changes, size_t n,
+                          uint64_t now_ms, char channel_out[LIA_CHANNEL_MAX + 1])
 {
-    Liaison__V1__MembershipChain *chain = NULL;
     struct channel *scratch = NULL, *held;
     char name[LIA_CHANNEL_MAX + 1];
-    int rc = LIA_ERR_INVALID;
+    int rc = LIA_ERR_DECODE;
 
-    if (channel_out)
-        channel_out[0] = '\0';
-    if (!reg)
-        return LIA_ERR_INVALID;
-    if (len > LIA_MEMBERSHIP_CHAIN_MAX)
+    if (n == 0)
+        return LIA_ERR_DECODE;
+    if (n > LIA_MEMBERSHIP_CHANGES_MAX)
         return LIA_ERR_TOO_LARGE;
-    rc = LIA_ERR_DECODE;
-    if (!buf || len == 0)
-        goto done;
-    chain = liaison__v1__membership_chain__unpack(NULL, len, buf);
-    if (!chain || !lia_pb_canonical(&chain->base, buf, len))
-        goto done;
-    if (chain->version != FORMAT_VERSION) {
-        rc = LIA_ERR_VERSION;
-        goto done;
-    }
-    if (chain->n_changes == 0)
-        goto done;
-    if (chain->n_changes > LIA_MEMBERSHIP_CHANGES_MAX) {
-        rc = LIA_ERR_TOO_LARGE;
-        goto done;
-    }
     /* Verify the whole chain from its Create into a scratch channel. */
-    for (size_t i = 0; i < chain->n_changes; i++) {
-        const ProtobufCBinaryData *c = &chain->changes[i];
+    for (size_t i = 0; i < n; i++) {
+        const ProtobufCBinaryData *c = &changes[i];
         struct parsed p;
         if ((rc = parse_verify(reg->trust, c->data, c->len, &p)) != 0)
             goto done;
@@ -1053,7 +1056,222 @@ int lia_membership_import(lia_membership_t *reg, const uint8_t *buf, size_t len,
     rc = 0;
 done:
     channel_free(scratch);
+    return rc;
+}
+
+int lia_membership_import(lia_membership_t *reg, const uint8_t *buf, size_t len, uint64_t now_ms,
+                          char channel_out[LIA_CHANNEL_MAX + 1])
+{
+    Liaison__V1__MembershipChain *chain = NULL;
+    int rc = LIA_ERR_INVALID;
+
+    if (channel_out)
+        channel_out[0] = '\0';
+    if (!reg)
+        return LIA_ERR_INVALID;
+    if (len > LIA_MEMBERSHIP_CHAIN_MAX)
+        return LIA_ERR_TOO_LARGE;
+    rc = LIA_ERR_DECODE;
+    if (!buf || len == 0)
+        goto done;
+    chain = liaison__v1__membership_chain__unpack(NULL, len, buf);
+    if (!chain || !lia_pb_canonical(&chain->base, buf, len))
+        goto done;
+    if (chain->version != FORMAT_VERSION) {
+        rc = LIA_ERR_VERSION;
+        goto done;
+    }
+    rc = import_changes(reg, chain->changes, chain->n_changes, now_ms, channel_out);
+done:
     if (chain)
         liaison__v1__membership_chain__free_unpacked(chain, NULL);
+    return rc;
+}
+
+int lia_membership_import_changes(lia_membership_t *reg, const uint8_t *const *changes,
+                                  const size_t *lens, size_t n, uint64_t now_ms,
+                                  char channel_out[LIA_CHANNEL_MAX + 1])
+{
+    ProtobufCBinaryData *v;
+    int rc;
+
+    if (channel_out)
+        channel_out[0] = '\0';
+    if (!reg || (n && (!changes || !lens)))
+        return LIA_ERR_INVALID;
+    if (n > LIA_MEMBERSHIP_CHANGES_MAX)
+        return LIA_ERR_TOO_LARGE;
+    if (!(v = calloc(n ? n : 1, sizeof *v)))
+        return LIA_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        v[i].data = (uint8_t *)changes[i];
+        v[i].len = lens[i];
+    }
+    rc = import_changes(reg, v, n, now_ms, channel_out);
+    free(v);
+    return rc;
+}
+
+/* ---- Enumeration and trust --------------------------------------------------------------- */
+
+struct walk {
+    lia_membership_channel_fn fn;
+    void *arg;
+};
+
+static int walk_one(void *arg, const uint8_t *key, void *value)
+{
+    const struct walk *w = arg;
+    (void)key;
+    return w->fn(w->arg, ((const struct channel *)value)->name);
+}
+
+int lia_membership_channels(const lia_membership_t *reg, lia_membership_channel_fn fn, void *arg)
+{
+    struct walk w = {fn, arg};
+
+    if (!reg || !fn)
+        return LIA_ERR_INVALID;
+    return lia_map_foreach(reg->channels, walk_one, &w);
+}
+
+int lia_membership_was_member(const lia_membership_t *reg, const char *channel, const char *node)
+{
+    const struct channel *ch = find_channel(reg, channel);
+
+    if (!ch || !node)
+        return 0;
+    if (has_member(ch, node, NULL))
+        return 1;
+    for (size_t i = 0; i < ch->n_hist; i++) {
+        const struct entry *e = &ch->hist[i];
+        if (e->action == LIA_MEMBERSHIP_ADD && strcmp(e->node, node) == 0)
+            return 1;
+        for (size_t j = 0; j < e->n_members; j++)
+            if (strcmp(e->members[j], node) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+void lia_membership_set_trust(lia_membership_t *reg, lia_trust_t *trust)
+{
+    if (reg && trust)
+        reg->trust = trust;
+}
+
+/* ---- Store records ----------------------------------------------------------------------- */
+
+void lia_membership_change_id(const uint8_t *buf, size_t len,
+                              uint8_t out[LIA_MEMBERSHIP_CHANGE_ID_BYTES])
+{
+    uint8_t h[32];
+
+    crypto_generichash(h, sizeof h, buf, len, NULL, 0);
+    memcpy(out, h, LIA_MEMBERSHIP_CHANGE_ID_BYTES);
+}
+
+int lia_membership_key(const char *channel, uint64_t serial, char out[LIA_MEMBERSHIP_KEY_MAX])
+{
+    if (!channel || !lia_channel_valid(channel))
+        return LIA_ERR_INVALID;
+    snprintf(out, LIA_MEMBERSHIP_KEY_MAX, LIA_MEMBERSHIP_KEY_PREFIX "%s:%016llx", channel,
+             (unsigned long long)serial);
+    return 0;
+}
+
+struct record {
+    char channel[LIA_CHANNEL_MAX + 1]; /* "" if the key does not parse */
+    uint64_t serial;
+    const uint8_t *val;
+    size_t len;
+};
+
+/* Parses "mc:" CHANNEL ":" 16 hex digits; 0 or LIA_ERR_DECODE. */
+static int parse_key(const char *key, struct record *r)
+{
+    size_t len = key ? strlen(key) : 0, plen = sizeof LIA_MEMBERSHIP_KEY_PREFIX - 1, clen;
+    uint64_t v = 0;
+
+    if (len < plen + 1 + 1 + 16 || memcmp(key, LIA_MEMBERSHIP_KEY_PREFIX, plen) != 0 ||
+        key[len - 17] != ':')
+        return LIA_ERR_DECODE;
+    clen = len - 17 - plen;
+    if (clen > LIA_CHANNEL_MAX)
+        return LIA_ERR_DECODE;
+    for (size_t i = len - 16; i < len; i++) {
+        char c = key[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return LIA_ERR_DECODE;
+        v = (v << 4) | (uint64_t)d;
+    }
+    memcpy(r->channel, key + plen, clen);
+    r->channel[clen] = '\0';
+    if (!lia_channel_valid(r->channel) || v == 0) {
+        r->channel[0] = '\0';
+        return LIA_ERR_DECODE;
+    }
+    r->serial = v;
+    return 0;
+}
+
+static int cmp_record(const void *a, const void *b)
+{
+    const struct record *x = a, *y = b;
+    int c = strcmp(x->channel, y->channel);
+
+    if (c)
+        return c;
+    return x->serial < y->serial ? -1 : x->serial > y->serial;
+}
+
+int lia_membership_restore(lia_membership_t *reg, const char *const *keys,
+                           const uint8_t *const *vals, const size_t *lens, size_t n,
+                           uint64_t now_ms, lia_membership_restore_fn report, void *arg)
+{
+    struct record *r = NULL;
+    const uint8_t **cv = NULL;
+    size_t *cl = NULL;
+    int rc = LIA_ERR_NOMEM;
+
+    if (!reg || (n && (!keys || !vals || !lens)))
+        return LIA_ERR_INVALID;
+    if (n == 0)
+        return 0;
+    r = calloc(n, sizeof *r);
+    cv = calloc(n, sizeof *cv);
+    cl = calloc(n, sizeof *cl);
+    if (!r || !cv || !cl)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        r[i].val = vals[i];
+        r[i].len = lens[i];
+        if (parse_key(keys[i], &r[i]) != 0 && report)
+            report(arg, keys[i] ? keys[i] : "", 1, LIA_ERR_DECODE);
+    }
+    qsort(r, n, sizeof *r, cmp_record);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        int irc;
+        while (j < n && strcmp(r[j].channel, r[i].channel) == 0) {
+            cv[j - i] = r[j].val;
+            cl[j - i] = r[j].len;
+            j++;
+        }
+        if (r[i].channel[0]) {
+            irc = lia_membership_import_changes(reg, cv, cl, j - i, now_ms, NULL);
+            if (irc == LIA_ERR_NOMEM)
+                goto done;
+            if (report)
+                report(arg, r[i].channel, j - i, irc);
+        }
+        i = j;
+    }
+    rc = 0;
+done:
+    free(r);
+    free(cv);
+    free(cl);
     return rc;
 }

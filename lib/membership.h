@@ -32,6 +32,8 @@
 #define LIA_MEMBERSHIP_DESCRIPTION_MAX 256         /* bytes of a Create's description */
 #define LIA_MEMBERSHIP_CHAIN_MAX       (32u << 20) /* one exported chain, before decoding */
 #define LIA_MEMBERSHIP_HASH_BYTES      32
+#define LIA_MEMBERSHIP_UPDATE_MAX      (256u << 10) /* one MembershipUpdate frame (transport) */
+#define LIA_MEMBERSHIP_CHANGE_ID_BYTES 16 /* change id: BLAKE2b-256(change)[0..16), in Errors */
 
 typedef struct lia_membership lia_membership_t;
 
@@ -53,7 +55,17 @@ typedef struct {
     const char *const *members;              /* Create only: initial members, ascending */
     size_t n_members;                        /* Create only, else 0 */
     uint8_t hash[LIA_MEMBERSHIP_HASH_BYTES]; /* its link hash (the next one's prev_hash) */
+    const uint8_t *change;                   /* the serialised change, as applied */
+    size_t change_len;
 } lia_membership_event;
+
+/* What lia_membership_apply_ex applied. */
+typedef struct {
+    char channel[LIA_CHANNEL_MAX + 1];
+    uint64_t serial;
+    lia_membership_action action;
+    char node[LIA_NODE_ID_MAX + 1]; /* member added or removed, new owner; "" for a Create */
+} lia_membership_applied;
 
 /* Called once per change, oldest first; a non-zero return stops the listing and is returned. */
 typedef int (*lia_membership_history_fn)(void *arg, const lia_membership_event *ev);
@@ -89,6 +101,10 @@ void lia_membership_destroy(lia_membership_t **p);
  */
 int lia_membership_apply(lia_membership_t *reg, const uint8_t *buf, size_t len,
                          uint64_t now_ms) LIA_WUR;
+
+/* As lia_membership_apply; on success *info (if not NULL) says what was applied. */
+int lia_membership_apply_ex(lia_membership_t *reg, const uint8_t *buf, size_t len,
+                            uint64_t now_ms, lia_membership_applied *info) LIA_WUR;
 
 /*
  * Builders: sign a change with the owner's identity (owner_id is its node id) that continues
@@ -158,6 +174,24 @@ int lia_membership_bump_epoch(lia_membership_t *reg, const char *channel, uint64
 int lia_membership_history(const lia_membership_t *reg, const char *channel,
                            lia_membership_history_fn fn, void *arg) LIA_WUR;
 
+/* Called once per channel of the registry, in no particular order; non-zero stops the walk. */
+typedef int (*lia_membership_channel_fn)(void *arg, const char *channel);
+int lia_membership_channels(const lia_membership_t *reg, lia_membership_channel_fn fn,
+                            void *arg) LIA_WUR;
+
+/*
+ * 1 if node is a member of channel now or was named a member by any change of its history
+ * (the initial members of the Create, every added member), else 0: the nodes that must learn
+ * of every change to the channel, so that a removed member learns of its removal.
+ */
+int lia_membership_was_member(const lia_membership_t *reg, const char *channel, const char *node);
+
+/*
+ * Replaces the borrowed trust store (a reload of certificates and revocation list): what was
+ * applied stays, later changes are checked against the new store. trust must outlive reg.
+ */
+void lia_membership_set_trust(lia_membership_t *reg, lia_trust_t *trust);
+
 /* Serialises the channel's whole chain (a MembershipChain); *out owned by the caller. */
 int lia_membership_export(const lia_membership_t *reg, const char *channel, uint8_t **out,
                           size_t *out_len) LIA_WUR;
@@ -171,5 +205,43 @@ int lia_membership_export(const lia_membership_t *reg, const char *channel, uint
  */
 int lia_membership_import(lia_membership_t *reg, const uint8_t *buf, size_t len, uint64_t now_ms,
                           char channel_out[LIA_CHANNEL_MAX + 1]) LIA_WUR;
+
+/*
+ * As lia_membership_import, for a chain given as its n serialised changes (serial 1, 2, ...
+ * in order) rather than as a MembershipChain: for stores that keep one change per record.
+ */
+int lia_membership_import_changes(lia_membership_t *reg, const uint8_t *const *changes,
+                                  const size_t *lens, size_t n, uint64_t now_ms,
+                                  char channel_out[LIA_CHANNEL_MAX + 1]) LIA_WUR;
+
+/* The change id of a serialised change: the first 16 bytes of BLAKE2b-256(change). */
+void lia_membership_change_id(const uint8_t *buf, size_t len,
+                              uint8_t out[LIA_MEMBERSHIP_CHANGE_ID_BYTES]);
+
+/*
+ * Stores keep one change per record under "mc:" CHANNEL ":" 16 lower-case hex digits of the
+ * serial (ascending key order is serial order within a channel). lia_membership_key writes
+ * that key into out (LIA_MEMBERSHIP_KEY_MAX bytes); LIA_ERR_INVALID for a bad channel.
+ */
+#define LIA_MEMBERSHIP_KEY_PREFIX "mc:"
+#define LIA_MEMBERSHIP_KEY_MAX    (3 + LIA_CHANNEL_MAX + 1 + 16 + 1)
+int lia_membership_key(const char *channel, uint64_t serial,
+                       char out[LIA_MEMBERSHIP_KEY_MAX]) LIA_WUR;
+
+/* Called once per restored channel with the outcome of its import (0 or an error). */
+typedef void (*lia_membership_restore_fn)(void *arg, const char *channel, size_t n_changes,
+                                          int rc);
+
+/*
+ * Rebuilds the registry from n stored records (keys from lia_membership_key, values the
+ * changes), in any order: groups them by channel, orders them by serial and imports each
+ * channel's chain with every check (lia_membership_import_changes at now_ms), all or nothing
+ * per channel. A record whose key does not parse counts as a channel of its own that fails
+ * with LIA_ERR_DECODE. report (if not NULL) hears of each channel. Returns 0, or
+ * LIA_ERR_NOMEM / LIA_ERR_INVALID (nothing about the records themselves).
+ */
+int lia_membership_restore(lia_membership_t *reg, const char *const *keys,
+                           const uint8_t *const *vals, const size_t *lens, size_t n,
+                           uint64_t now_ms, lia_membership_restore_fn report, void *arg) LIA_WUR;
 
 #endif

@@ -495,6 +495,8 @@ enum {
     B_GET_STREAM,
     B_PUT_STREAM,
     B_HAS_MSG,
+    B_STATE_PUT,
+    B_STATE_KEYS,
     B_COUNT
 };
 
@@ -520,6 +522,9 @@ static const char *const bstore_sql[B_COUNT] = {
     [B_HAS_MSG] = "SELECT 1 FROM envelopes WHERE message_id = ?1",
     [B_PUT_STREAM] = "INSERT INTO streams(id, last) VALUES(?1, ?2)"
                      " ON CONFLICT(id) DO UPDATE SET last = excluded.last",
+    [B_STATE_PUT] = "INSERT INTO state(key, value) VALUES(?1, ?2)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [B_STATE_KEYS] = "SELECT key, value FROM state WHERE key >= ?1 ORDER BY key",
 };
 
 static const char bstore_schema[] =
@@ -530,7 +535,8 @@ static const char bstore_schema[] =
     " WITHOUT ROWID;"
     "CREATE TABLE nodes(node TEXT PRIMARY KEY, head INTEGER NOT NULL, cursor INTEGER NOT NULL)"
     " WITHOUT ROWID;"
-    "CREATE TABLE streams(id BLOB PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;";
+    "CREATE TABLE streams(id BLOB PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE state(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;";
 
 /* A sender stream's position as cached in memory. */
 struct bstream {
@@ -1118,6 +1124,106 @@ int lia_bstore_cursor(lia_bstore_t *s, const char *node, uint64_t *cursor, uint6
         *cursor = b->c_cursor;
         *head = b->c_head;
     }
+    return rc;
+}
+
+/* Checks a state key: 1..LIA_NSTORE_STATE_KEY_MAX bytes of valid text. */
+static int bstate_key_ok(const char *key, size_t *len)
+{
+    if (!key)
+        return 0;
+    *len = strnlen(key, LIA_NSTORE_STATE_KEY_MAX + 1);
+    return *len > 0 && *len <= LIA_NSTORE_STATE_KEY_MAX && lia_text_valid(key, *len);
+}
+
+/* In a group: sets key to val (1..LIA_BSTORE_STATE_MAX bytes), replacing any value. */
+int lia_bstore_state_put(lia_bstore_t *s, const char *key, const uint8_t *val, size_t len)
+{
+    sqlite3_stmt *st;
+    size_t key_len;
+    int rc;
+
+    if (!s)
+        return LIA_ERR_INVALID;
+    if ((rc = sdb_ready(&s->d, 1)) != 0)
+        return rc;
+    if (!bstate_key_ok(key, &key_len) || !val || len == 0)
+        return LIA_ERR_INVALID;
+    if (len > LIA_BSTORE_STATE_MAX)
+        return LIA_ERR_TOO_LARGE;
+    st = s->d.st[B_STATE_PUT];
+    rc = st_bound(&s->d, st,
+                  sqlite3_bind_text(st, 1, key, (int)key_len, SQLITE_STATIC) |
+                      bind_blob(st, 2, val, len),
+                  "state put");
+    if (rc == 0)
+        rc = st_exec(&s->d, st, "state put");
+    return rc;
+}
+
+/*
+ * Every committed (or in this group) state entry whose key starts with prefix, in key order;
+ * values re-checked against the bound (LIA_ERR_DECODE). *out owned by the caller
+ * (lia_nstore_kv_free).
+ */
+int lia_bstore_state_list(lia_bstore_t *s, const char *prefix, lia_nstore_kv **out, size_t *n)
+{
+    lia_nstore_kv *kv = NULL;
+    size_t count = 0, cap = 0, plen;
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!out || !n || !s || !bstate_key_ok(prefix, &plen))
+        return LIA_ERR_INVALID;
+    *out = NULL;
+    *n = 0;
+    if ((rc = sdb_ready(&s->d, 0)) != 0)
+        return rc;
+    st = s->d.st[B_STATE_KEYS];
+    if ((rc = st_bound(&s->d, st, sqlite3_bind_text(st, 1, prefix, (int)plen, SQLITE_STATIC),
+                       "state keys")) != 0)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        const void *v = sqlite3_column_blob(st, 1);
+        int vlen = sqlite3_column_bytes(st, 1);
+        if (!k || strncmp(k, prefix, plen) != 0)
+            break;
+        if (!v || vlen <= 0 || (size_t)vlen > LIA_BSTORE_STATE_MAX) {
+            rc = LIA_ERR_DECODE;
+            goto fail;
+        }
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            lia_nstore_kv *nkv = realloc(kv, ncap * sizeof *kv);
+            if (!nkv) {
+                rc = LIA_ERR_NOMEM;
+                goto fail;
+            }
+            kv = nkv;
+            cap = ncap;
+        }
+        memset(&kv[count], 0, sizeof kv[count]);
+        if (!(kv[count].key = strdup(k)) || !(kv[count].val = malloc((size_t)vlen))) {
+            count++;
+            rc = LIA_ERR_NOMEM;
+            goto fail;
+        }
+        memcpy(kv[count].val, v, (size_t)vlen);
+        kv[count].len = (size_t)vlen;
+        count++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        rc = sdb_fail(&s->d, rc, "state keys");
+        goto fail;
+    }
+    st_reset(st);
+    *out = kv;
+    *n = count;
+    return 0;
+fail:
+    st_reset(st);
+    lia_nstore_kv_free(kv, count);
     return rc;
 }
 

@@ -86,11 +86,29 @@ void lia_bstore_items_free(lia_bstore_item *items, size_t n);
 /* The node's durable cursor and the highest sequence durably assigned to it (0 if none). */
 int lia_bstore_cursor(lia_bstore_t *s, const char *node, uint64_t *cursor, uint64_t *head) LIA_WUR;
 
-/* ---------------- node store ---------------- */
-
 #define LIA_NSTORE_STATE_MAX     (64u << 10) /* bytes of one state value */
 #define LIA_NSTORE_STATE_KEY_MAX 128         /* bytes of a state key */
 #define LIA_NSTORE_REASON_MAX    256         /* bytes of a refusal reason */
+#define LIA_BSTORE_STATE_MAX     (64u << 10) /* bytes of one broker state value */
+
+typedef struct {
+    char *key;
+    uint8_t *val;
+    size_t len;
+} lia_nstore_kv;
+
+/*
+ * Broker state that must survive restarts (the channels' membership changes, one per key):
+ * 1..LIA_BSTORE_STATE_MAX bytes under a text key of 1..LIA_NSTORE_STATE_KEY_MAX bytes. Not
+ * encrypted (nothing secret: what the broker relays). put: within a group, durable at commit.
+ * list: every entry whose key starts with prefix, in key order; *out owned by the caller
+ * (lia_nstore_kv_free).
+ */
+int lia_bstore_state_put(lia_bstore_t *s, const char *key, const uint8_t *val, size_t len) LIA_WUR;
+int lia_bstore_state_list(lia_bstore_t *s, const char *prefix, lia_nstore_kv **out,
+                          size_t *n) LIA_WUR;
+
+/* ---------------- node store ---------------- */
 
 typedef struct lia_nstore lia_nstore_t;
 
@@ -149,12 +167,6 @@ void lia_nstore_msgs_free(lia_nstore_msg *m, size_t n);
  * every value at rest with the storage key. get: LIA_ERR_NOT_FOUND if unset. */
 int lia_nstore_state_put(lia_nstore_t *s, const char *key, const uint8_t *val, size_t len) LIA_WUR;
 int lia_nstore_state_get(lia_nstore_t *s, const char *key, uint8_t **val, size_t *len) LIA_WUR;
-
-typedef struct {
-    char *key;
-    uint8_t *val;
-    size_t len;
-} lia_nstore_kv;
 
 /* Every state entry whose key starts with prefix, in key order; *out owned by the caller
  * (lia_nstore_kv_free wipes the values). */
