@@ -7,11 +7,11 @@ export LIA_BUILD_DIR=${1:-build/release}
 N=${2:-50000}
 source "$(dirname "$0")/../tests/integration/lib.sh"
 
-CHANNELS="channel bench:1to1 pub sub1
-channel bench:1to4 pub sub1 sub2 sub3 sub4"
 BROKER_EXTRA="max-inflight 4096"
 NODE_EXTRA="window 4096"
 net_up pub sub1 sub2 sub3 sub4
+channel_create pub bench:1to1 sub1
+channel_create pub bench:1to4 sub1 sub2 sub3 sub4
 
 run() { # run NAME CHANNEL N RATE SUBS...
   local name=$1 ch=$2 n=$3 rate=$4; shift 4

@@ -12,6 +12,13 @@
  *
  * Nothing the broker says is trusted: every delivery is verified against the authority's
  * certificates and this node's own view of channel membership before it is stored.
+ *
+ * Channel membership is this node's own registry of owner-signed changes (lib/membership.c):
+ * every change the broker relays is verified here and stored before anything that depends on
+ * it is acknowledged; a change that adds or removes a member starts a new key epoch for this
+ * node's sending stream on that channel, so the next key goes only to the members of then.
+ * As a channel's owner, this node signs changes for the operator and publishes them; the
+ * operator's request is answered once the broker stored the change and this node applied it.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "node.h"
@@ -29,7 +36,6 @@
 #include <sodium.h>
 
 #include "cert.h"
-#include "channels.h"
 #include "config.h"
 #include "control.h"
 #include "envelope.h"
@@ -37,6 +43,7 @@
 #include "keyfiles.h"
 #include "log.h"
 #include "map.h"
+#include "membership.h"
 #include "payload.h"
 #include "store.h"
 #include "transport.h"
@@ -56,6 +63,9 @@
 #define DELIVER_BATCH_MAX   64
 #define ACKED_MAX           (BURST * 4)
 #define FOLLOW_QUEUED_MAX   (1u << 20) /* bytes queued to a follower before feeding pauses */
+#define MC_MAX              4096      /* membership changes taken from the broker in one turn */
+#define MPUB_MAX            16        /* membership changes awaiting the broker at once */
+#define MPUB_TIMEOUT_MS     20000     /* ...before the operator is told it was not confirmed */
 
 static const lia_config_directive directives[] = {
     {"identity", 1, 1, 0, 1, "this node's secret key file (node.key)"},
@@ -67,7 +77,6 @@ static const lia_config_directive directives[] = {
     {"store", 1, 1, 0, 1, "path of this node's durable store (SQLite)"},
     {"control", 1, 1, 0, 1, "path of the local control socket"},
     {"control-allow-uid", 1, -1, 1, 0, "uids allowed on the control socket (besides our own)"},
-    {"channel", 2, -1, 1, 0, "channel name and its member node ids"},
     {"max-message-bytes", 1, 1, 0, 0, "largest envelope (default 16M)"},
     {"window", 1, 1, 0, 0, "deliveries in flight from the broker (default 1024)"},
     {"heartbeat-ms", 1, 1, 0, 0, "heartbeat interval (default 1000)"},
@@ -96,9 +105,31 @@ struct follower {
 
 struct conn {
     lia_ctl_conn_t *c;
+    uint64_t gen; /* tells a later connection in the same slot from this one */
     char account[80]; /* the peer's local account, looked up once at accept */
     int following;
     struct follower f;
+};
+
+/* A membership change this node signed and published, awaiting the broker's echo. */
+struct mpub {
+    struct conn *from;
+    uint64_t gen;
+    uint8_t *change;
+    size_t len;
+    uint8_t id[LIA_MEMBERSHIP_CHANGE_ID_BYTES];
+    char channel[LIA_CHANNEL_MAX + 1];
+    uint64_t deadline_ms;
+    lia_membership_action action;
+    char node[LIA_NODE_ID_MAX + 1];
+    uint64_t serial; /* the serial it takes */
+    int done;        /* applied in the open group: answer after the commit */
+};
+
+/* A membership change received from the broker, applied inside the next group. */
+struct mc_in {
+    uint8_t *data;
+    size_t len;
 };
 
 /* An operator's send, waiting for the group commit. */
@@ -127,13 +158,17 @@ struct node {
     const char *me; /* node id = identity name */
     lia_trust_t *trust;
     lia_cert_info broker_cert;
-    lia_channels_t *channels;
+    lia_membership_t *reg; /* channels: owner-signed chains, verified here */
     lia_symkey_t *storage_key;
     lia_nstore_t *store;
     lia_opener_t *opener;
     lia_client_t *client;
     lia_ctl_server_t *ctl;
     struct conn conns[MAX_CONNS];
+    uint64_t conn_gen;
+    struct mpub mpub[MPUB_MAX];
+    struct mc_in mc[MC_MAX];
+    size_t n_mc;
     lia_map_t *tx; /* digest -> struct tx_stream* */
     uint64_t cursor;
     uint64_t pub_after; /* outbox id up to which envelopes were published, in order, since the
@@ -252,8 +287,6 @@ int node_load(const char *path, node_t **out)
             n->allowed[n->n_allowed++] = (uid_t)v;
         }
     }
-    if ((rc = lia_channels_from_config(n->cfg, &n->channels, err, sizeof err)) != 0)
-        goto fail;
     if ((rc = lia_identity_load(n->identity_path, LIA_SECRET_NODE, NULL, 0, &n->id)) != 0) {
         snprintf(err, sizeof err, "%s: %s", n->identity_path, lia_strerror(rc));
         goto fail;
@@ -264,6 +297,8 @@ int node_load(const char *path, node_t **out)
         snprintf(err, sizeof err, "%s: %s", failed ? failed : n->certs_dir, lia_strerror(rc));
         goto fail;
     }
+    if ((rc = lia_membership_new(n->trust, &n->reg)) != 0)
+        goto fail;
     if ((rc = lia_keyfiles_load_cert(n->broker_cert_path, lia_trust_authority(n->trust),
                                      &n->broker_cert)) != 0) {
         snprintf(err, sizeof err, "%s: %s", n->broker_cert_path, lia_strerror(rc));
@@ -318,15 +353,7 @@ void node_print(const node_t *n, FILE *f)
     fprintf(f, "heartbeat-timeout-ms %llu\n", (unsigned long long)n->heartbeat_timeout_ms);
     fprintf(f, "resend-ms            %llu\n", (unsigned long long)n->resend_ms);
     fprintf(f, "key-epoch-period-s   %llu\n", (unsigned long long)(n->epoch_period_ms / 1000u));
-    for (size_t i = 0; i < lia_channels_count(n->channels); i++) {
-        const char *name = lia_channels_name(n->channels, i);
-        size_t nm;
-        const char *const *m = lia_channels_members(n->channels, name, &nm);
-        fprintf(f, "channel              %s", name);
-        for (size_t j = 0; j < nm; j++)
-            fprintf(f, " %s", m[j]);
-        fputc('\n', f);
-    }
+    fprintf(f, "channels             owner-signed (liaison channel), restored from the store\n");
 }
 
 static void free_tx(void *p)
@@ -350,7 +377,11 @@ void node_destroy(node_t **p)
     lia_nstore_close(&n->store);
     lia_symkey_destroy(&n->storage_key);
     lia_map_destroy(&n->tx);
-    lia_channels_destroy(&n->channels);
+    for (size_t i = 0; i < MPUB_MAX; i++)
+        free(n->mpub[i].change);
+    for (size_t i = 0; i < n->n_mc; i++)
+        free(n->mc[i].data);
+    lia_membership_destroy(&n->reg);
     lia_trust_destroy(&n->trust);
     lia_identity_destroy(&n->id);
     lia_config_destroy(&n->cfg);
@@ -742,9 +773,15 @@ static size_t pump_outbox(node_t *n, size_t max)
  * connection before it (and may have overtaken envelopes lost with the old connection) is
  * dropped there and comes again, in order, after the Hello.
  */
+static void send_membership_publish(node_t *n, const struct mpub *p);
+
 static void resync(node_t *n)
 {
     send_hello(n);
+    /* Changes not yet confirmed go again (a change already stored is confirmed again). */
+    for (size_t i = 0; i < MPUB_MAX; i++)
+        if (n->mpub[i].change && !n->mpub[i].done)
+            send_membership_publish(n, &n->mpub[i]);
     n->pub_after = 0;
     n->pub_more = 1;
     (void)pump_outbox(n, n->window);
@@ -871,20 +908,52 @@ done:
     free(imp);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct my_channels {
+    node_t *n;
+    char **names;
+    size_t k, cap;
+};
+
+static int collect_channel(void *arg, const char *channel)
+{
+    struct my_channels *m = arg;
+    if (!lia_membership_is_member(m->n->reg, channel, m->n->me))
+        return 0;
+    if (m->k == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 16;
+        char **p = realloc(m->names, cap * sizeof *p);
+        if (!p)
+            return LIA_ERR_NOMEM;
+        m->names = p;
+        m->cap = cap;
+    }
+    m->names[m->k++] = (char *)channel; /* valid until the registry changes: not this turn */
+    return 0;
+}
+
 static void handle_status(node_t *n, struct conn *c)
 {
     Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
     Liaison__V1__StatusReply s = LIAISON__V1__STATUS_REPLY__INIT;
     char account[80];
-    size_t nch = lia_channels_count(n->channels), k = 0;
-    char **chans = calloc(nch ? nch : 1, sizeof *chans);
+    struct my_channels mine = {n, NULL, 0, 0};
+    char **chans;
+    size_t k;
     uint64_t pending = 0;
 
-    if (!chans)
+    if (lia_membership_channels(n->reg, collect_channel, &mine) != 0) {
+        free(mine.names);
+        reply_error(c->c, LIA_ERR_NOMEM, "out of memory");
         return;
-    for (size_t i = 0; i < nch; i++)
-        if (lia_channels_is_member(n->channels, lia_channels_name(n->channels, i), n->me))
-            chans[k++] = (char *)lia_channels_name(n->channels, i);
+    }
+    qsort(mine.names, mine.k, sizeof *mine.names, cmp_str);
+    chans = mine.names;
+    k = mine.k;
     if (lia_nstore_outbox_count(n->store, &pending) != 0)
         pending = 0;
     snprintf(account, sizeof account, "%s", c->account);
@@ -918,11 +987,6 @@ static void free_send(struct pending_send *s)
     memset(s, 0, sizeof *s);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /*
  * Checks an operator's send request and prepares it for sealing: the payload must validate,
  * and the accountable officer is set from the socket's peer account (never taken from the
@@ -941,9 +1005,10 @@ static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendReques
             reply_error(c->c, LIA_ERR_INVALID, "give either a channel or recipients");
             return LIA_ERR_INVALID;
         }
-        if (!lia_channels_is_member(n->channels, sr->channel, n->me)) {
+        if (!lia_membership_is_member(n->reg, sr->channel, n->me)) {
             reply_error(c->c, LIA_ERR_NOT_MEMBER,
-                        "this node is not a member of that channel (see liaison status)");
+                        "this node is not a member of that channel (see liaison status and "
+                        "liaison channel members; the owner adds members)");
             return LIA_ERR_NOT_MEMBER;
         }
         strcpy(s->channel, sr->channel);
@@ -1023,8 +1088,17 @@ static int seal_pending(node_t *n, struct pending_send *sends, size_t count)
         if (s->err)
             continue;
         if (s->channel[0]) {
+            /* Membership as of now (changes of this turn are applied before sealing): a key
+             * is handed only to the members of the moment. */
+            if (!lia_membership_is_member(n->reg, s->channel, n->me)) {
+                s->err = LIA_ERR_NOT_MEMBER;
+                if (s->from->c)
+                    reply_error(s->from->c, LIA_ERR_NOT_MEMBER,
+                                "this node is no longer a member of that channel");
+                continue;
+            }
             it->dest.channel = s->channel;
-            members = lia_channels_members(n->channels, s->channel, &nm);
+            members = lia_membership_members(n->reg, s->channel, &nm);
         } else {
             it->dest.recipients = (const char *const *)s->rcpt;
             it->dest.n_recipients = s->n_rcpt;
@@ -1104,6 +1178,488 @@ fail:
     free(out);
     free(touched);
     return rc;
+}
+
+/* ---------------- channel membership ---------------- */
+
+static const char *action_name(lia_membership_action a)
+{
+    switch (a) {
+    case LIA_MEMBERSHIP_CREATE:
+        return "create";
+    case LIA_MEMBERSHIP_ADD:
+        return "add";
+    case LIA_MEMBERSHIP_REMOVE:
+        return "remove";
+    case LIA_MEMBERSHIP_TRANSFER:
+        return "transfer";
+    }
+    return "?";
+}
+
+/*
+ * Starts a new key epoch for this node's sending stream on channel, if it ever sent there (a
+ * stream that does not exist yet starts fresh anyway). Inside the group.
+ */
+static int roll_channel(node_t *n, const char *channel, const char *why)
+{
+    lia_dest d;
+    uint8_t digest[LIA_DEST_DIGEST_BYTES], *v = NULL;
+    char key[3 + 2 * LIA_DEST_DIGEST_BYTES + 1];
+    size_t vlen = 0;
+    struct tx_stream *t;
+    int rc;
+
+    memset(&d, 0, sizeof d);
+    d.channel = channel;
+    if ((rc = lia_dest_digest(&d, digest)) != 0)
+        return rc;
+    if (!lia_map_get(n->tx, digest)) {
+        memcpy(key, "tx:", 3);
+        hex(digest, LIA_DEST_DIGEST_BYTES, key + 3);
+        rc = lia_nstore_state_get(n->store, key, &v, &vlen);
+        if (v) {
+            sodium_memzero(v, vlen);
+            free(v);
+        }
+        if (rc == LIA_ERR_NOT_FOUND)
+            return 0;
+        if (rc != 0)
+            return rc;
+    }
+    if ((rc = get_tx_digest(n, digest, &t)) != 0)
+        return rc;
+    return tx_roll(n, t, why);
+}
+
+/*
+ * Applies one change relayed by the broker, inside the group: verified against this node's
+ * own registry (never trusted because the broker sent it), stored, and for an added or
+ * removed member a new key epoch on the channel. A refused change changes nothing and is
+ * logged; an exact replay is ignored. Returns 0 or a storage error (fatal).
+ */
+static int take_membership(node_t *n, const uint8_t *buf, size_t len)
+{
+    lia_membership_applied info;
+    uint8_t id[LIA_MEMBERSHIP_CHANGE_ID_BYTES];
+    char key[LIA_MEMBERSHIP_KEY_MAX];
+    int rc;
+
+    rc = lia_membership_apply_ex(n->reg, buf, len, now_ms(), &info);
+    if (rc == LIA_ERR_REPLAY) {
+        log_debug("membership change already applied: ignored");
+        return 0;
+    }
+    if (rc != 0) {
+        log_warn("membership change from the broker refused: %s (nothing changed)",
+                 lia_strerror(rc));
+        return 0;
+    }
+    if ((rc = lia_membership_key(info.channel, info.serial, key)) != 0 ||
+        (rc = lia_nstore_state_put(n->store, key, buf, len)) != 0)
+        return rc;
+    log_notice("channel %s: change %llu applied (%s%s%s); epoch %llu, %s", info.channel,
+               (unsigned long long)info.serial, action_name(info.action), info.node[0] ? " " : "",
+               info.node, (unsigned long long)lia_membership_epoch(n->reg, info.channel),
+               lia_membership_is_member(n->reg, info.channel, n->me) ? "this node is a member"
+                                                                    : "this node is not a member");
+    if ((info.action == LIA_MEMBERSHIP_ADD || info.action == LIA_MEMBERSHIP_REMOVE) &&
+        (rc = roll_channel(n, info.channel,
+                           info.action == LIA_MEMBERSHIP_ADD ? "member added" : "member removed")) !=
+            0)
+        return rc;
+    lia_membership_change_id(buf, len, id);
+    for (size_t i = 0; i < MPUB_MAX; i++)
+        if (n->mpub[i].change && sodium_memcmp(n->mpub[i].id, id, sizeof id) == 0)
+            n->mpub[i].done = 1;
+    return 0;
+}
+
+/* Applies the changes taken from the broker this turn, in order (inside the group). */
+static int take_memberships(node_t *n)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < n->n_mc; i++) {
+        if (rc == 0)
+            rc = take_membership(n, n->mc[i].data, n->mc[i].len);
+        free(n->mc[i].data);
+    }
+    n->n_mc = 0;
+    return rc;
+}
+
+/* Restores the registry from the store (each channel verified again, all or nothing). */
+static void restore_report(void *arg, const char *channel, size_t n_changes, int rc)
+{
+    (void)arg;
+    if (rc != 0)
+        log_err("channel %s: stored membership (%zu changes) does not verify: %s; the channel "
+                "is unavailable until the broker sends it again",
+                channel, n_changes, lia_strerror(rc));
+}
+
+static int restore_membership(node_t *n)
+{
+    lia_nstore_kv *kv = NULL;
+    size_t count = 0, *lens = NULL;
+    const char **keys = NULL;
+    const uint8_t **vals = NULL;
+    int rc;
+
+    if ((rc = lia_nstore_state_list(n->store, LIA_MEMBERSHIP_KEY_PREFIX, &kv, &count)) != 0)
+        return rc;
+    rc = LIA_ERR_NOMEM;
+    keys = calloc(count + 1, sizeof *keys);
+    vals = calloc(count + 1, sizeof *vals);
+    lens = calloc(count + 1, sizeof *lens);
+    if (!keys || !vals || !lens)
+        goto fail;
+    for (size_t i = 0; i < count; i++) {
+        keys[i] = kv[i].key;
+        vals[i] = kv[i].val;
+        lens[i] = kv[i].len;
+    }
+    rc = lia_membership_restore(n->reg, keys, vals, lens, count, now_ms(), restore_report, n);
+fail:
+    free(keys);
+    free(vals);
+    free(lens);
+    lia_nstore_kv_free(kv, count);
+    return rc;
+}
+
+static void send_membership_publish(node_t *n, const struct mpub *p)
+{
+    Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
+    Liaison__V1__MembershipPublish mp = LIAISON__V1__MEMBERSHIP_PUBLISH__INIT;
+
+    mp.change.data = p->change;
+    mp.change.len = p->len;
+    f.kind_case = LIAISON__V1__FRAME__KIND_MEMBERSHIP_PUBLISH;
+    f.membership_publish = &mp;
+    if (send_frame(n, &f) != 0)
+        log_debug("membership change for %s not sent now; sent again after the next Hello",
+                  p->channel);
+}
+
+static void mpub_forget(struct mpub *p)
+{
+    free(p->change);
+    memset(p, 0, sizeof *p);
+}
+
+/* The operator who asked for p, if still connected (the slot may hold a later connection). */
+static lia_ctl_conn_t *mpub_conn(const struct mpub *p)
+{
+    return p->from && p->from->c && p->from->gen == p->gen ? p->from->c : NULL;
+}
+
+/*
+ * An operator's change to a channel this node owns: signed here (lia_membership_* checks it
+ * exactly as every member will), published, and answered when the broker's echo is applied.
+ */
+static void handle_channel_change(node_t *n, struct conn *c, Liaison__V1__ControlRequest *req)
+{
+    const char *channel, *node = NULL;
+    lia_membership_action action;
+    struct mpub *slot = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    uint64_t now = now_ms();
+    char msg[256];
+    int rc;
+
+    switch (req->kind_case) {
+    case LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_CREATE:
+        channel = req->channel_create->channel;
+        action = LIA_MEMBERSHIP_CREATE;
+        break;
+    case LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_ADD:
+        channel = req->channel_add->channel;
+        node = req->channel_add->node;
+        action = LIA_MEMBERSHIP_ADD;
+        break;
+    case LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_REMOVE:
+        channel = req->channel_remove->channel;
+        node = req->channel_remove->node;
+        action = LIA_MEMBERSHIP_REMOVE;
+        break;
+    default:
+        channel = req->channel_transfer->channel;
+        node = req->channel_transfer->node;
+        action = LIA_MEMBERSHIP_TRANSFER;
+        break;
+    }
+    if (!lia_channel_valid(channel)) {
+        reply_error(c->c, LIA_ERR_INVALID,
+                    "invalid channel name: 1 to 64 of a-z 0-9 . _ : - starting with a letter or "
+                    "digit");
+        return;
+    }
+    if (node && !lia_node_id_valid(node)) {
+        reply_error(c->c, LIA_ERR_INVALID, "invalid node id");
+        return;
+    }
+    for (size_t i = 0; i < MPUB_MAX; i++) {
+        if (n->mpub[i].change && strcmp(n->mpub[i].channel, channel) == 0) {
+            reply_error(c->c, LIA_ERR_LIMIT,
+                        "another change to this channel awaits the broker; retry when it is done");
+            return;
+        }
+        if (!n->mpub[i].change && !slot)
+            slot = &n->mpub[i];
+    }
+    if (!slot) {
+        reply_error(c->c, LIA_ERR_LIMIT, "too many membership changes await the broker; retry");
+        return;
+    }
+    if (action == LIA_MEMBERSHIP_CREATE) {
+        const Liaison__V1__ChannelCreateRequest *cr = req->channel_create;
+        const char **m = calloc(cr->n_members + 1, sizeof *m);
+        size_t k = 0;
+        if (!m) {
+            reply_error(c->c, LIA_ERR_NOMEM, "out of memory");
+            return;
+        }
+        if (lia_membership_owner(n->reg, channel)) {
+            free(m);
+            reply_error(c->c, LIA_ERR_EXISTS, "the channel already exists (liaison channel members)");
+            return;
+        }
+        m[k++] = n->me;
+        for (size_t i = 0; i < cr->n_members; i++) {
+            if (!lia_node_id_valid(cr->members[i])) {
+                free(m);
+                reply_error(c->c, LIA_ERR_INVALID, "invalid member node id");
+                return;
+            }
+            m[k++] = cr->members[i];
+        }
+        qsort(m, k, sizeof *m, cmp_str);
+        size_t u = 0; /* duplicates named once */
+        for (size_t i = 0; i < k; i++)
+            if (u == 0 || strcmp(m[u - 1], m[i]) != 0)
+                m[u++] = m[i];
+        rc = lia_membership_create(n->reg, n->id, n->me, channel, m, u, cr->copy_to_hub,
+                                   cr->description, now, &buf, &len);
+        free(m);
+    } else if (action == LIA_MEMBERSHIP_ADD) {
+        rc = lia_membership_add(n->reg, n->id, n->me, channel, node, now, &buf, &len);
+    } else if (action == LIA_MEMBERSHIP_REMOVE) {
+        rc = lia_membership_remove(n->reg, n->id, n->me, channel, node, now, &buf, &len);
+    } else {
+        rc = lia_membership_transfer(n->reg, n->id, n->me, channel, node, now, &buf, &len);
+    }
+    if (rc != 0) {
+        const char *owner = lia_membership_owner(n->reg, channel);
+        switch (rc) {
+        case LIA_ERR_NOT_FOUND:
+            snprintf(msg, sizeof msg, "unknown channel %s (liaison channel create)", channel);
+            break;
+        case LIA_ERR_NOT_OWNER:
+            snprintf(msg, sizeof msg,
+                     owner ? "this node is not the owner of %s (the owner is %s)"
+                           : "%s: only a contact point can own a channel%s",
+                     channel, owner ? owner : "");
+            break;
+        case LIA_ERR_MEMBER_STATE:
+            snprintf(msg, sizeof msg,
+                     action == LIA_MEMBERSHIP_ADD ? "%s is already a member of %s"
+                     : action == LIA_MEMBERSHIP_REMOVE
+                         ? "%s is not a member of %s (or is its owner: transfer first)"
+                         : "%s is not a member of %s (or already its owner)",
+                     node ? node : "", channel);
+            break;
+        case LIA_ERR_UNKNOWN_SENDER:
+        case LIA_ERR_EXPIRED:
+        case LIA_ERR_REVOKED:
+            snprintf(msg, sizeof msg, "a node named has no valid certificate in the certs "
+                                      "directory: %s",
+                     lia_strerror(rc));
+            break;
+        default:
+            snprintf(msg, sizeof msg, "the change cannot be made: %s", lia_strerror(rc));
+            break;
+        }
+        reply_error(c->c, rc, msg);
+        return;
+    }
+    slot->from = c;
+    slot->gen = c->gen;
+    slot->change = buf;
+    slot->len = len;
+    lia_membership_change_id(buf, len, slot->id);
+    snprintf(slot->channel, sizeof slot->channel, "%s", channel);
+    slot->deadline_ms = now + MPUB_TIMEOUT_MS;
+    slot->action = action;
+    snprintf(slot->node, sizeof slot->node, "%s", node ? node : "");
+    slot->serial = lia_membership_serial(n->reg, channel) + 1;
+    slot->done = 0;
+    log_info("channel %s: %s%s%s signed; published to the broker", channel, action_name(action),
+             node ? " " : "", node ? node : "");
+    send_membership_publish(n, slot);
+}
+
+/* After the commit: answers the operators whose changes were applied in the group. */
+static void answer_mpubs(node_t *n)
+{
+    for (size_t i = 0; i < MPUB_MAX; i++) {
+        struct mpub *p = &n->mpub[i];
+        lia_ctl_conn_t *cc;
+        Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+        Liaison__V1__ChannelChangeReply cr = LIAISON__V1__CHANNEL_CHANGE_REPLY__INIT;
+        if (!p->change || !p->done)
+            continue;
+        if ((cc = mpub_conn(p)) != NULL) {
+            cr.channel = p->channel;
+            cr.serial = p->serial;
+            cr.epoch = lia_membership_epoch(n->reg, p->channel);
+            cr.action = (char *)action_name(p->action);
+            cr.node = p->node;
+            r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_CHANNEL_CHANGE;
+            r.channel_change = &cr;
+            (void)reply(cc, &r);
+        }
+        mpub_forget(p);
+    }
+}
+
+/* A refusal from the broker (Error with a change id), or the time limit. */
+static void fail_mpub(node_t *n, const uint8_t *id, size_t id_len, int code, const char *reason)
+{
+    for (size_t i = 0; i < MPUB_MAX; i++) {
+        struct mpub *p = &n->mpub[i];
+        char msg[400];
+        lia_ctl_conn_t *cc;
+        if (!p->change || id_len != LIA_MEMBERSHIP_CHANGE_ID_BYTES ||
+            sodium_memcmp(p->id, id, id_len) != 0)
+            continue;
+        log_warn("channel %s: the broker refused our change: %s", p->channel, reason);
+        if ((cc = mpub_conn(p)) != NULL) {
+            snprintf(msg, sizeof msg, "the broker refused the change: %.256s", reason);
+            reply_error(cc, code, msg);
+        }
+        mpub_forget(p);
+    }
+}
+
+static void expire_mpubs(node_t *n, uint64_t now)
+{
+    for (size_t i = 0; i < MPUB_MAX; i++) {
+        struct mpub *p = &n->mpub[i];
+        lia_ctl_conn_t *cc;
+        if (!p->change || p->done || now < p->deadline_ms)
+            continue;
+        log_warn("channel %s: the broker did not confirm our change in time", p->channel);
+        if ((cc = mpub_conn(p)) != NULL)
+            reply_error(cc, LIA_ERR_PROTOCOL,
+                        "the broker did not confirm the change in time (is it reachable? see "
+                        "liaison status); it may still take effect: check liaison channel "
+                        "history before trying again");
+        mpub_forget(p);
+    }
+}
+
+static void handle_channel_members(node_t *n, struct conn *c, const char *channel)
+{
+    Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+    Liaison__V1__ChannelMembersReply m = LIAISON__V1__CHANNEL_MEMBERS_REPLY__INIT;
+    const char *const *members;
+    size_t nm;
+
+    if (!lia_channel_valid(channel)) {
+        reply_error(c->c, LIA_ERR_INVALID, "invalid channel name");
+        return;
+    }
+    if (!(members = lia_membership_members(n->reg, channel, &nm))) {
+        reply_error(c->c, LIA_ERR_NOT_FOUND,
+                    "unknown channel: not created, or this node never was one of its members");
+        return;
+    }
+    m.channel = (char *)channel;
+    m.owner = (char *)lia_membership_owner(n->reg, channel);
+    m.n_members = nm;
+    m.members = (char **)members;
+    m.epoch = lia_membership_epoch(n->reg, channel);
+    m.serial = lia_membership_serial(n->reg, channel);
+    m.copy_to_hub = lia_membership_copy_to_hub(n->reg, channel) != 0;
+    m.member = lia_membership_is_member(n->reg, channel, n->me) != 0;
+    r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_CHANNEL_MEMBERS;
+    r.channel_members = &m;
+    (void)reply(c->c, &r);
+}
+
+struct history {
+    Liaison__V1__ChannelEvent *ev;
+    Liaison__V1__ChannelEvent **evp;
+    size_t n, cap;
+};
+
+static int history_event(void *arg, const lia_membership_event *e)
+{
+    struct history *h = arg;
+    Liaison__V1__ChannelEvent *ce;
+
+    if (h->n == h->cap)
+        return LIA_ERR_LIMIT;
+    ce = &h->ev[h->n];
+    liaison__v1__channel_event__init(ce);
+    ce->serial = e->serial;
+    ce->action = (char *)action_name(e->action);
+    ce->node = (char *)e->node;
+    ce->signer = (char *)e->signer;
+    ce->created_at_ms = e->created_at_ms;
+    ce->epoch = e->epoch;
+    ce->n_members = e->n_members;
+    ce->members = (char **)e->members;
+    ce->hash.len = LIA_MEMBERSHIP_HASH_BYTES; /* e->hash lives in the event: copied */
+    if (!(ce->hash.data = malloc(LIA_MEMBERSHIP_HASH_BYTES)))
+        return LIA_ERR_NOMEM;
+    memcpy(ce->hash.data, e->hash, LIA_MEMBERSHIP_HASH_BYTES);
+    h->evp[h->n] = ce;
+    h->n++;
+    return 0;
+}
+
+static void handle_channel_history(node_t *n, struct conn *c, const char *channel)
+{
+    Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+    Liaison__V1__ChannelHistoryReply hr = LIAISON__V1__CHANNEL_HISTORY_REPLY__INIT;
+    struct history h = {NULL, NULL, 0, 0};
+    int rc;
+
+    if (!lia_channel_valid(channel)) {
+        reply_error(c->c, LIA_ERR_INVALID, "invalid channel name");
+        return;
+    }
+    if (!lia_membership_owner(n->reg, channel)) {
+        reply_error(c->c, LIA_ERR_NOT_FOUND,
+                    "unknown channel: not created, or this node never was one of its members");
+        return;
+    }
+    h.cap = (size_t)lia_membership_serial(n->reg, channel);
+    h.ev = calloc(h.cap ? h.cap : 1, sizeof *h.ev);
+    h.evp = calloc(h.cap ? h.cap : 1, sizeof *h.evp);
+    if (!h.ev || !h.evp) {
+        reply_error(c->c, LIA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = lia_membership_history(n->reg, channel, history_event, &h)) != 0) {
+        reply_error(c->c, rc, lia_strerror(rc));
+        goto done;
+    }
+    hr.channel = (char *)channel;
+    hr.n_events = h.n;
+    hr.events = h.evp;
+    r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_CHANNEL_HISTORY;
+    r.channel_history = &hr;
+    (void)reply(c->c, &r);
+done:
+    for (size_t i = 0; i < h.n; i++)
+        free(h.ev[i].hash.data);
+    free(h.ev);
+    free(h.evp);
 }
 
 /* ---------------- deliveries ---------------- */
@@ -1237,6 +1793,7 @@ static void serve_control(node_t *n, const uint8_t *ready, struct pending_send *
             continue;
         }
         slot->c = cc;
+        slot->gen = ++n->conn_gen;
         account_name(lia_ctl_conn_uid(cc), slot->account, sizeof slot->account);
     }
     for (size_t i = 0; i < MAX_CONNS; i++) {
@@ -1275,6 +1832,18 @@ static void serve_control(node_t *n, const uint8_t *ready, struct pending_send *
             case LIAISON__V1__CONTROL_REQUEST__KIND_STATUS:
                 handle_status(n, c);
                 break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_CREATE:
+            case LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_ADD:
+            case LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_REMOVE:
+            case LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_TRANSFER:
+                handle_channel_change(n, c, req);
+                break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_MEMBERS:
+                handle_channel_members(n, c, req->channel_members->channel);
+                break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_HISTORY:
+                handle_channel_history(n, c, req->channel_history->channel);
+                break;
             case LIAISON__V1__CONTROL_REQUEST__KIND_FOLLOW:
                 if (req->follow->channel[0] && !lia_channel_valid(req->follow->channel)) {
                     reply_error(c->c, LIA_ERR_INVALID, "invalid channel name");
@@ -1296,6 +1865,13 @@ static void serve_control(node_t *n, const uint8_t *ready, struct pending_send *
     }
 }
 
+/* The largest frame accepted from the broker: a Deliver, or a MembershipUpdate. */
+static size_t frame_max(const node_t *n)
+{
+    return (n->max_msg > LIA_MEMBERSHIP_UPDATE_MAX ? n->max_msg : LIA_MEMBERSHIP_UPDATE_MAX) +
+           FRAME_SLACK;
+}
+
 static int open_all(node_t *n)
 {
     lia_transport_opts o = {0};
@@ -1309,7 +1885,12 @@ static int open_all(node_t *n)
     if ((rc = lia_map_new(LIA_DEST_DIGEST_BYTES, free_tx, &n->tx)) != 0 ||
         (rc = lia_opener_new(n->trust, n->id, n->me, &n->opener)) != 0)
         return rc;
-    lia_opener_set_membership(n->opener, lia_channels_is_member, n->channels);
+    /* Deliveries are checked against this node's own view of membership. */
+    lia_opener_set_membership(n->opener, lia_membership_is_member, n->reg);
+    if ((rc = restore_membership(n)) != 0) {
+        log_err("%s: cannot restore channel membership: %s", n->store_path, lia_strerror(rc));
+        return rc;
+    }
     if ((rc = restore_rx(n)) != 0) {
         log_err("%s: cannot restore the receive state: %s", n->store_path, lia_strerror(rc));
         return rc;
@@ -1320,7 +1901,7 @@ static int open_all(node_t *n)
         log_err("%s: cannot listen: %s", n->control_path, lia_strerror(rc));
         return rc;
     }
-    o.max_msg = n->max_msg + FRAME_SLACK;
+    o.max_msg = frame_max(n);
     o.sndhwm = o.rcvhwm = 2 * n->window + 1024;
     o.heartbeat_ivl_ms = (int)n->heartbeat_ms;
     o.heartbeat_timeout_ms = (int)n->heartbeat_timeout_ms;
@@ -1397,15 +1978,15 @@ int node_run(node_t *n)
         }
         serve_control(n, ready, sends, &n_sends, BURST);
         /* Broker frames: drain what is there. */
-        while (n_dels + DELIVER_BATCH_MAX <= BURST && n_acked + 1024 <= ACKED_MAX) {
+        while (n_dels + DELIVER_BATCH_MAX <= BURST && n_acked + 1024 <= ACKED_MAX &&
+               n->n_mc + 1024 <= MC_MAX) {
             uint8_t *data = NULL;
             size_t len = 0;
             Liaison__V1__Frame *f;
             if (lia_client_recv(n->client, 0, &data, &len) != 0)
                 break;
             n->last_broker_ms = now_ms();
-            f = len <= n->max_msg + FRAME_SLACK ? liaison__v1__frame__unpack(NULL, len, data)
-                                                : NULL;
+            f = len <= frame_max(n) ? liaison__v1__frame__unpack(NULL, len, data) : NULL;
             if (!f || f->base.n_unknown_fields) {
                 log_warn("broker sent a malformed frame (%zu bytes)", len);
                 free(data);
@@ -1436,8 +2017,34 @@ int node_run(node_t *n)
                     n_dels++;
                 }
                 break;
+            case LIAISON__V1__FRAME__KIND_MEMBERSHIP_UPDATE: {
+                /* Taken in arrival order, applied in the group before the deliveries. */
+                const Liaison__V1__MembershipUpdate *mu = f->membership_update;
+                if (mu->n_changes > 1024) {
+                    log_warn("broker sent a MembershipUpdate with %zu changes; ignored",
+                             mu->n_changes);
+                    break;
+                }
+                for (size_t i = 0; i < mu->n_changes; i++) {
+                    n->mc[n->n_mc].data = mu->changes[i].data;
+                    n->mc[n->n_mc].len = mu->changes[i].len;
+                    mu->changes[i].data = NULL; /* keep it past free_unpacked */
+                    mu->changes[i].len = 0;
+                    n->n_mc++;
+                }
+                break;
+            }
             case LIAISON__V1__FRAME__KIND_ERROR: {
                 Liaison__V1__ErrorCode code = f->error->code;
+                if (code == LIAISON__V1__ERROR_CODE__ERROR_CODE_NOT_OWNER ||
+                    code == LIAISON__V1__ERROR_CODE__ERROR_CODE_MEMBERSHIP_REFUSED) {
+                    fail_mpub(n, f->error->message_id.data, f->error->message_id.len,
+                              code == LIAISON__V1__ERROR_CODE__ERROR_CODE_NOT_OWNER
+                                  ? LIA_ERR_NOT_OWNER
+                                  : LIA_ERR_PROTOCOL,
+                              f->error->reason);
+                    break;
+                }
                 int retry = code == LIAISON__V1__ERROR_CODE__ERROR_CODE_STORAGE ||
                             code == LIAISON__V1__ERROR_CODE__ERROR_CODE_OVERLOADED ||
                             code == LIAISON__V1__ERROR_CODE__ERROR_CODE_OUT_OF_ORDER;
@@ -1460,14 +2067,19 @@ int node_run(node_t *n)
             }
             liaison__v1__frame__free_unpacked(f, NULL);
         }
-        if (n_dels + DELIVER_BATCH_MAX > BURST || n_acked + 1024 > ACKED_MAX || n_sends == BURST)
+        if (n_dels + DELIVER_BATCH_MAX > BURST || n_acked + 1024 > ACKED_MAX || n_sends == BURST ||
+            n->n_mc + 1024 > MC_MAX)
             busy = 1; /* stopped for room, not because the queue was empty */
-        if (n_sends || n_acked || n_dels) {
+        if (n_sends || n_acked || n_dels || n->n_mc) {
             busy = 1;
             if (lia_nstore_begin(n->store) != 0)
                 fatal(EX_IOERR, "%s: cannot start a transaction", n->store_path);
             group = 1;
         }
+        /* Membership first: sends of this turn are sealed for the members of now, and the
+         * deliveries that follow a change in the broker's order are opened after it. */
+        if (n->n_mc && (rc = take_memberships(n)) != 0)
+            fatal(EX_IOERR, "%s: %s", n->store_path, lia_strerror(rc));
         if (n_sends && (rc = seal_pending(n, sends, n_sends)) != 0)
             fatal(EX_SOFTWARE, "sealing failed: %s", lia_strerror(rc));
         for (size_t i = 0; i < n_acked; i++)
@@ -1483,6 +2095,7 @@ int node_run(node_t *n)
                   "acknowledged)",
                   n->store_path);
         /* Durable: now tell everyone. */
+        answer_mpubs(n);
         size_t n_fresh_env = 0;
         for (size_t i = 0; i < n_sends; i++) {
             Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
@@ -1545,6 +2158,7 @@ int node_run(node_t *n)
             n->last_heartbeat_ms = now;
             busy = 1;
             send_heartbeat(n);
+            expire_mpubs(n, now);
             if (lia_nstore_outbox_count(n->store, &pending) == 0 && pending > 0 &&
                 now - n->last_progress_ms >= n->resend_ms) {
                 /* No acknowledgement for a while: the broker may have lost what it had not

@@ -1,6 +1,6 @@
 /*
  * liaison: the operator's command-line client (see cli.h). Subcommands: send, follow, inbox,
- * show, status. Every failure prints what went wrong and how to fix it, and exits with a
+ * show, status, channel. Every failure prints what went wrong and how to fix it, and exits with a
  * sysexits(3) status (lia_err_exit for library errors, EX_USAGE for bad command lines,
  * EX_UNAVAILABLE when the node daemon cannot be reached).
  */
@@ -1089,6 +1089,8 @@ enum {
     O_HELP,
     O_AFTER,
     O_MAX,
+    O_COPY_TO_HUB,
+    O_DESCRIPTION,
 };
 
 static int cmd_send(struct global *g, int argc, char **argv)
@@ -1708,6 +1710,209 @@ static int cmd_status(struct global *g, int argc, char **argv)
     return rc;
 }
 
+/* ------------------------------------------------------------------ channel */
+
+static void channel_help(void)
+{
+    printf("usage: liaison channel COMMAND [options]\n"
+           "\n"
+           "Owner-signed channel membership. The channel's owner (the contact point that\n"
+           "created it, or that ownership was transferred to) signs every change with its node\n"
+           "key; every member verifies it, and the broker routes only to members. A change is\n"
+           "confirmed once the broker stored it and this node applied it.\n"
+           "\n"
+           "Commands:\n"
+           "  create CHANNEL [MEMBER...] [--copy-to-hub] [--description TEXT]\n"
+           "                     open a channel owned by this node, with these members (this\n"
+           "                     node is always one); hubs that should receive it are named\n"
+           "                     as members\n"
+           "  add CHANNEL NODE   add a member (it reads from the key epoch it joins)\n"
+           "  remove CHANNEL NODE\n"
+           "                     remove a member: a new key epoch starts, the removed node\n"
+           "                     cannot read anything sent afterwards\n"
+           "  transfer CHANNEL NODE\n"
+           "                     hand ownership to another member (a contact point)\n"
+           "  members CHANNEL    the owner, members, epoch and last change\n"
+           "  history CHANNEL    every change, oldest first\n"
+           "\n"
+           "Options:\n"
+           "  --json         JSON output (history: one JSON object per change, JSON Lines)\n"
+           "  --socket PATH  the daemon's control socket\n"
+           "  --help         this help\n");
+}
+
+static void print_json(const ProtobufCMessage *m, int *rc)
+{
+    char *text = NULL;
+    int r = lia_pbjson_format(m, 0, &text);
+    if (r == 0)
+        puts(text);
+    else
+        *rc = lia_err_exit(r);
+    free(text);
+}
+
+static void print_list(const char *label, char *const *v, size_t n)
+{
+    printf("%s", label);
+    for (size_t i = 0; i < n; i++)
+        printf(" %s", v[i]);
+    printf("%s\n", n ? "" : " (none)");
+}
+
+static int cmd_channel(struct global *g, int argc, char **argv)
+{
+    const struct option opts[] = {
+        {"copy-to-hub", no_argument, NULL, O_COPY_TO_HUB},
+        {"description", required_argument, NULL, O_DESCRIPTION},
+        {"json", no_argument, NULL, O_JSON},
+        {"socket", required_argument, NULL, O_SOCKET},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    Liaison__V1__ControlRequest req = LIAISON__V1__CONTROL_REQUEST__INIT;
+    Liaison__V1__ChannelCreateRequest cr = LIAISON__V1__CHANNEL_CREATE_REQUEST__INIT;
+    Liaison__V1__ChannelMemberRequest mr = LIAISON__V1__CHANNEL_MEMBER_REQUEST__INIT;
+    Liaison__V1__ChannelQueryRequest qr = LIAISON__V1__CHANNEL_QUERY_REQUEST__INIT;
+    Liaison__V1__ControlReply *rep = NULL;
+    Liaison__V1__ControlReply__KindCase want;
+    const char *sub, *description = "", *cmd;
+    char cmdbuf[32];
+    int c, copy_to_hub = 0, rc = 0;
+    char **pos;
+    size_t npos = 0;
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        channel_help();
+        return argc < 2 ? EX_USAGE : EX_OK;
+    }
+    sub = argv[1];
+    snprintf(cmdbuf, sizeof cmdbuf, "channel %.20s", sub);
+    cmd = cmdbuf;
+    if (strcmp(sub, "create") && strcmp(sub, "add") && strcmp(sub, "remove") &&
+        strcmp(sub, "transfer") && strcmp(sub, "members") && strcmp(sub, "history"))
+        return usage_error("channel",
+                           "unknown command '%s' (create, add, remove, transfer, members, history)",
+                           sub);
+    argc--;
+    argv++;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        const char *opt = argv[optind - 1];
+        switch (c) {
+        case O_HELP:
+            channel_help();
+            return EX_OK;
+        case O_COPY_TO_HUB:
+        case O_DESCRIPTION:
+            if (strcmp(sub, "create") != 0)
+                return usage_error(cmd, "%s is an option of channel create only", opt);
+            if (c == O_COPY_TO_HUB)
+                copy_to_hub = 1;
+            else
+                description = optarg;
+            break;
+        case O_JSON:
+            g->json = 1;
+            break;
+        case O_SOCKET:
+            g->socket = optarg;
+            break;
+        case ':':
+            return usage_error(cmd, "option %s needs a value", opt);
+        default:
+            return usage_error(cmd, "unknown option %s", opt);
+        }
+    }
+    pos = argv + optind;
+    npos = (size_t)(argc - optind);
+    if (npos < 1)
+        return usage_error(cmd, "a channel name is needed (e.g. case:2026-0042)");
+    if (strcmp(sub, "create") == 0) {
+        cr.channel = pos[0];
+        cr.n_members = npos - 1;
+        cr.members = pos + 1;
+        cr.copy_to_hub = copy_to_hub;
+        cr.description = (char *)description;
+        req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_CREATE;
+        req.channel_create = &cr;
+        want = LIAISON__V1__CONTROL_REPLY__KIND_CHANNEL_CHANGE;
+    } else if (strcmp(sub, "members") == 0 || strcmp(sub, "history") == 0) {
+        if (npos != 1)
+            return usage_error(cmd, "expected only the channel name");
+        qr.channel = pos[0];
+        if (sub[0] == 'm') {
+            req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_MEMBERS;
+            req.channel_members = &qr;
+            want = LIAISON__V1__CONTROL_REPLY__KIND_CHANNEL_MEMBERS;
+        } else {
+            req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_HISTORY;
+            req.channel_history = &qr;
+            want = LIAISON__V1__CONTROL_REPLY__KIND_CHANNEL_HISTORY;
+        }
+    } else {
+        if (npos != 2)
+            return usage_error(cmd, "expected CHANNEL NODE");
+        mr.channel = pos[0];
+        mr.node = pos[1];
+        if (strcmp(sub, "add") == 0) {
+            req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_ADD;
+            req.channel_add = &mr;
+        } else if (strcmp(sub, "remove") == 0) {
+            req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_REMOVE;
+            req.channel_remove = &mr;
+        } else {
+            req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_TRANSFER;
+            req.channel_transfer = &mr;
+        }
+        want = LIAISON__V1__CONTROL_REPLY__KIND_CHANNEL_CHANGE;
+    }
+    if ((rc = call(g, &req, want, &rep)) != 0)
+        return rc;
+    if (want == LIAISON__V1__CONTROL_REPLY__KIND_CHANNEL_CHANGE) {
+        const Liaison__V1__ChannelChangeReply *r = rep->channel_change;
+        if (g->json)
+            print_json(&r->base, &rc);
+        else
+            printf("channel %s: change %" PRIu64 " (%s%s%s) stored by the broker and applied; "
+                   "epoch %" PRIu64 "\n",
+                   r->channel, r->serial, r->action, r->node[0] ? " " : "", r->node, r->epoch);
+    } else if (want == LIAISON__V1__CONTROL_REPLY__KIND_CHANNEL_MEMBERS) {
+        const Liaison__V1__ChannelMembersReply *r = rep->channel_members;
+        if (g->json) {
+            print_json(&r->base, &rc);
+        } else {
+            printf("channel      %s\n", r->channel);
+            printf("owner        %s\n", r->owner);
+            print_list("members     ", r->members, r->n_members);
+            printf("epoch        %" PRIu64 "\n", r->epoch);
+            printf("last change  %" PRIu64 "\n", r->serial);
+            printf("copy to hub  %s\n", r->copy_to_hub ? "yes" : "no");
+            printf("this node    %s\n", r->member ? "member" : "NOT a member");
+        }
+    } else {
+        const Liaison__V1__ChannelHistoryReply *r = rep->channel_history;
+        for (size_t i = 0; i < r->n_events; i++) {
+            const Liaison__V1__ChannelEvent *e = r->events[i];
+            char when[40];
+            if (g->json) {
+                print_json(&e->base, &rc);
+                continue;
+            }
+            fmt_ms(e->created_at_ms, when, sizeof when);
+            printf("%4" PRIu64 "  %s  %-8s  %-20s  by %-20s  epoch %" PRIu64, e->serial, when,
+                   e->action, e->node, e->signer, e->epoch);
+            if (e->n_members)
+                print_list("  members:", e->members, e->n_members);
+            else
+                putchar('\n');
+        }
+    }
+    liaison__v1__control_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ main */
 
 static void main_help(void)
@@ -1723,6 +1928,8 @@ static void main_help(void)
            "  inbox     list stored messages\n"
            "  show      show one message in full\n"
            "  status    show the node's state\n"
+           "  channel   create a channel, add, remove or list members, transfer ownership,\n"
+           "            show its history\n"
            "\n"
            "Options:\n"
            "  --socket PATH  the daemon's control socket (default: $LIAISON_SOCKET, else\n"
@@ -1785,7 +1992,7 @@ int cli_main(int argc, char **argv)
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "liaison: a command is needed (send, follow, inbox, show, status)\n"
+        fprintf(stderr, "liaison: a command is needed (send, follow, inbox, show, status, channel)\n"
                         "Try 'liaison --help'.\n");
         return EX_USAGE;
     }
@@ -1801,12 +2008,14 @@ int cli_main(int argc, char **argv)
         rc = cmd_list(&g, 1, argc, argv);
     else if (strcmp(argv[0], "status") == 0)
         rc = cmd_status(&g, argc, argv);
+    else if (strcmp(argv[0], "channel") == 0)
+        rc = cmd_channel(&g, argc, argv);
     else if (strcmp(argv[0], "help") == 0) {
         main_help();
         rc = EX_OK;
     } else {
         fprintf(stderr,
-                "liaison: unknown command '%s' (send, follow, inbox, show, status)\n"
+                "liaison: unknown command '%s' (send, follow, inbox, show, status, channel)\n"
                 "Try 'liaison --help'.\n",
                 argv[0]);
         rc = EX_USAGE;

@@ -69,7 +69,6 @@ source "$(dirname "$0")/../integration/lib.sh"
 CLI="$BUILD/node/liaison"
 
 step "9. A network on 127.0.0.1: authority, broker, two contact points (fr, de) and a hub"
-CHANNELS="channel case:2026-0042 fr-ncp de-ncp eu-hub"
 net_authority
 net_identity broker broker EU
 net_identity fr-ncp contact-point FR
@@ -80,13 +79,19 @@ for n in fr-ncp de-ncp eu-hub; do start_node "$n"; done
 sed "s|$NET|\$NET|g" "$NET/broker.conf" | grep -v '^$'
 run "$BUILD/broker/liaison-broker" -n -c "$NET/broker.conf"
 
-step "10. Germany and the hub follow the case channel"
+step "10. France opens the case channel; it owns it and signs its membership (the hub is a member)"
+run "$CLI" --socket "$(sock fr-ncp)" channel create case:2026-0042 de-ncp eu-hub --copy-to-hub \
+  --description "Van smuggling route, Romania to Germany"
+for n in de-ncp eu-hub; do wait_until 20 channel_at "$n" case:2026-0042 1; done
+run "$CLI" --socket "$(sock de-ncp)" channel members case:2026-0042
+
+step "11. Germany and the hub follow the case channel"
 "$CLI" --socket "$(sock de-ncp)" follow --channel case:2026-0042 >"$NET/de.follow" 2>&1 &
 PIDS+=($!)
 "$CLI" --socket "$(sock eu-hub)" follow --channel case:2026-0042 >"$NET/hub.follow" 2>&1 &
 PIDS+=($!)
 
-step "11. France sends a case alert on the channel"
+step "12. France sends a case alert on the channel"
 run "$CLI" --socket "$(sock fr-ncp)" send alert --channel case:2026-0042 --case 2026-0042 \
   --title "Van with smuggled migrants expected at the German border" \
   --summary "Romanian-registered van, driver holds an Albanian passport; about twelve migrants." \
@@ -95,14 +100,14 @@ run "$CLI" --socket "$(sock fr-ncp)" send alert --channel case:2026-0042 --case 
   --marking "RESTREINT UE/EU RESTRICTED" --handling H2 --reliability B --accuracy 2 \
   --tlp AMBER --subject SUSPECT
 
-step "12. It arrives, verified and decrypted, at Germany and at the hub"
+step "13. It arrives, verified and decrypted, at Germany and at the hub"
 wait_until 20 grep -q "2026-0042" "$NET/de.follow"
 wait_until 20 grep -q "2026-0042" "$NET/hub.follow"
 echo "--- de-ncp:"; cat "$NET/de.follow"
 echo "--- eu-hub:"; cat "$NET/hub.follow"
 run "$CLI" --socket "$(sock fr-ncp)" status
 
-step "13. Clean shutdown: every daemon finishes its work, commits and exits 0"
+step "14. Clean shutdown: every daemon finishes its work, commits and exits 0"
 for n in fr-ncp de-ncp eu-hub; do kill -TERM "$(node_pid "$n")"; done
 kill -TERM "$BROKER_PID"
 for p in "$(node_pid fr-ncp)" "$(node_pid de-ncp)" "$(node_pid eu-hub)" "$BROKER_PID"; do

@@ -69,9 +69,6 @@ net_identity() {
   [ "$role" = broker ] || cp "$NET/$id/node.cert" "$NET/certs/$id.cert"
 }
 
-# CHANNELS holds "channel NAME MEMBERS..." lines shared by the broker and the nodes.
-CHANNELS=""
-
 broker_conf() {
   cat >"$NET/broker.conf" <<CONF
 listen tcp://127.0.0.1:*
@@ -82,7 +79,6 @@ store $NET/broker/broker.db
 heartbeat-ms 200
 heartbeat-timeout-ms 2000
 ${BROKER_EXTRA:-}
-$CHANNELS
 CONF
   [ ! -f "$NET/crl" ] || echo "crl $NET/crl" >>"$NET/broker.conf"
 }
@@ -125,7 +121,6 @@ heartbeat-ms 200
 heartbeat-timeout-ms 2000
 resend-ms 500
 ${NODE_EXTRA:-}
-$CHANNELS
 CONF
   [ ! -f "$NET/crl" ] || echo "crl $NET/crl" >>"$NET/$id/node.conf"
 }
@@ -180,4 +175,38 @@ net_up() {
   for id in "$@"; do net_identity "$id" contact-point "$(tr a-z A-Z <<<"${id:0:2}")"; done
   start_broker
   for id in "$@"; do start_node "$id"; done
+}
+
+# channel_serial ID CHANNEL: the serial of the last membership change node ID applied to
+# CHANNEL (empty if the node does not know the channel).
+channel_serial() {
+  "$CLI" --socket "$(sock "$1")" channel members "$2" 2>/dev/null | sed -n 's/^last change  *\([0-9]*\).*/\1/p'
+}
+# channel_at ID CHANNEL SERIAL: node ID applied CHANNEL's changes up to SERIAL (for wait_until).
+channel_at() { local s; s=$(channel_serial "$1" "$2"); [ -n "$s" ] && [ "$s" -ge "$3" ]; }
+# channel_members_of ID CHANNEL: the member list node ID holds for CHANNEL, on one line.
+channel_members_of() {
+  "$CLI" --socket "$(sock "$1")" channel members "$2" 2>/dev/null | sed -n 's/^members  *//p'
+}
+
+# channel_create OWNER CHANNEL MEMBER...: OWNER (a running contact point) creates CHANNEL with
+# these members (and itself) through `liaison channel create`, then waits until every member
+# running now (or those named in WAIT_FOR) shows it with `liaison channel members`.
+channel_create() {
+  local owner=$1 ch=$2 id; shift 2
+  "$CLI" --socket "$(sock "$owner")" channel create "$ch" "$@" >/dev/null || return 1
+  for id in ${WAIT_FOR:-$owner "$@"}; do
+    wait_until 20 channel_at "$id" "$ch" 1 || { echo "$id does not know $ch" >&2; return 1; }
+  done
+}
+
+# channel_change OWNER add|remove|transfer CHANNEL NODE WAITERS...: one change by OWNER, then
+# waits until OWNER and every node in WAITERS applied it.
+channel_change() {
+  local owner=$1 op=$2 ch=$3 node=$4 id serial; shift 4
+  "$CLI" --socket "$(sock "$owner")" channel "$op" "$ch" "$node" >/dev/null || return 1
+  serial=$(channel_serial "$owner" "$ch")
+  for id in "$@"; do
+    wait_until 20 channel_at "$id" "$ch" "$serial" || { echo "$id did not apply $op $node" >&2; return 1; }
+  done
 }

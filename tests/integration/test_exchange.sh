@@ -4,8 +4,9 @@
 # no plaintext reaches the broker's store or log.
 source "$(dirname "$0")/lib.sh"
 
-CHANNELS="channel case:2026-0042 fr-ncp de-ncp nl-ncp"
 net_up fr-ncp de-ncp nl-ncp it-ncp
+check "fr-ncp creates case:2026-0042 and every member knows it" \
+  channel_create fr-ncp case:2026-0042 de-ncp nl-ncp
 
 out=$("$LOAD" send --socket "$(sock fr-ncp)" --channel case:2026-0042 --count 200)
 check "fr-ncp: 200 case alerts accepted into the outbox" grep -q '"accepted":200' <<<"$out"

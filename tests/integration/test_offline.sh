@@ -7,7 +7,6 @@ source "$(dirname "$0")/lib.sh"
 
 N=10000
 CH=case:2026-0099
-CHANNELS="channel $CH fr-ncp de-ncp nl-ncp pl-ncp"
 net_authority
 net_identity broker broker EU
 for id in fr-ncp de-ncp nl-ncp pl-ncp; do
@@ -15,6 +14,8 @@ for id in fr-ncp de-ncp nl-ncp pl-ncp; do
 done
 start_broker
 for id in fr-ncp de-ncp nl-ncp; do start_node "$id"; done # pl-ncp: not yet
+# pl-ncp is a member but not running: it learns of the channel when it first connects.
+WAIT_FOR="fr-ncp de-ncp nl-ncp" channel_create fr-ncp "$CH" de-ncp nl-ncp pl-ncp
 
 both_received() { cursor_at_least de-ncp 1 && cursor_at_least nl-ncp 1; }
 
