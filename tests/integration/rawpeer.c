@@ -13,12 +13,14 @@
  *   rawpeer random-curve --endpoint EP --server-cert broker.cert
  *       a fresh CURVE client key that no certificate names, sends a Hello
  *   rawpeer frame --endpoint EP --server-cert broker.cert --key node.key
- *           --kind oversized|truncated|garbage|multipart|claim-other-sender
- *           [--size BYTES] [--as NODE_ID]
+ *           --kind oversized|truncated|garbage|multipart|claim-other-sender|channel-envelope|
+ *                  membership
+ *           [--size BYTES] [--as NODE_ID] [--channel CH] [--change FILE]
  *       a real identity that sends a Hello and then one bad frame: a Publish frame of --size
  *       bytes in all; a Publish whose envelope is cut in half; random bytes; a two-part
  *       message; a correctly signed envelope from this identity whose header names --as as
- *       its sender.
+ *       its sender; a correctly signed envelope from this identity to channel --channel (of
+ *       which it is not a member); a MembershipPublish of the change in --change.
  *
  * Common options: --timeout-ms T (default 3000): how long to wait for an outcome;
  * --expect OUTCOME: exit 0 only if the outcome is OUTCOME (else 1; 2 on usage errors).
@@ -57,7 +59,7 @@
 #define MONITOR_EP "inproc://rawpeer.monitor"
 
 static const char *mode, *endpoint, *server_cert, *key_path, *kind, *as_id, *expect,
-    *ready_file;
+    *ready_file, *channel_name, *change_path;
 static long timeout_ms = 3000, hold_ms = 0;
 static size_t frame_size;
 
@@ -207,7 +209,8 @@ static uint8_t *publish_frame(const uint8_t *env, size_t env_len, size_t *len)
 }
 
 /* One correctly signed envelope from id, whose header names sender_id, to recipient. */
-static lia_buf seal_one(const lia_identity_t *id, const char *sender_id, const char *recipient)
+static lia_buf seal_one(const lia_identity_t *id, const char *sender_id, const char *recipient,
+                        const char *channel)
 {
     static const uint8_t payload[] = "rawpeer test payload";
     const char *rcpt[1] = {recipient};
@@ -220,8 +223,12 @@ static lia_buf seal_one(const lia_identity_t *id, const char *sender_id, const c
     memset(&it, 0, sizeof it);
     if (lia_symkey_generate(&key) != 0)
         die("lia_symkey_generate");
-    it.dest.recipients = rcpt;
-    it.dest.n_recipients = 1;
+    if (channel) {
+        it.dest.channel = channel;
+    } else {
+        it.dest.recipients = rcpt;
+        it.dest.n_recipients = 1;
+    }
     it.epoch = 1;
     it.seq = 1;
     it.created_at_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
@@ -257,7 +264,7 @@ static void send_bad(void *s, const lia_identity_t *id)
         send_buf(s, buf, len, 0);
         free(buf);
     } else if (strcmp(kind, "truncated") == 0) {
-        lia_buf env = seal_one(id, lia_identity_name(id), as_id ? as_id : "zz-none");
+        lia_buf env = seal_one(id, lia_identity_name(id), as_id ? as_id : "zz-none", NULL);
 
         buf = publish_frame(env.data, env.len / 2, &len);
         send_buf(s, buf, len, 0);
@@ -279,11 +286,34 @@ static void send_bad(void *s, const lia_identity_t *id)
 
         if (!as_id || !lia_node_id_valid(as_id))
             die("--as NODE_ID is required for --kind claim-other-sender");
-        env = seal_one(id, as_id, as_id);
+        env = seal_one(id, as_id, as_id, NULL);
         buf = publish_frame(env.data, env.len, &len);
         send_buf(s, buf, len, 0);
         free(buf);
         free(env.data);
+    } else if (strcmp(kind, "channel-envelope") == 0) {
+        lia_buf env;
+
+        if (!channel_name || !lia_channel_valid(channel_name))
+            die("--channel CH is required for --kind channel-envelope");
+        env = seal_one(id, lia_identity_name(id), NULL, channel_name);
+        buf = publish_frame(env.data, env.len, &len);
+        send_buf(s, buf, len, 0);
+        free(buf);
+        free(env.data);
+    } else if (strcmp(kind, "membership") == 0) {
+        Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
+        Liaison__V1__MembershipPublish mp = LIAISON__V1__MEMBERSHIP_PUBLISH__INIT;
+
+        if (!change_path)
+            die("--change FILE is required for --kind membership");
+        mp.change.data = read_file(change_path, 1u << 20, &mp.change.len);
+        f.kind_case = LIAISON__V1__FRAME__KIND_MEMBERSHIP_PUBLISH;
+        f.membership_publish = &mp;
+        buf = pack_frame(&f, &len);
+        send_buf(s, buf, len, 0);
+        free(buf);
+        free(mp.change.data);
     } else {
         die("unknown --kind");
     }
@@ -375,6 +405,7 @@ int main(int argc, char **argv)
         {"as", required_argument, NULL, 'a'},       {"size", required_argument, NULL, 'z'},
         {"timeout-ms", required_argument, NULL, 't'}, {"expect", required_argument, NULL, 'x'},
         {"hold-ms", required_argument, NULL, 'H'},  {"ready-file", required_argument, NULL, 'r'},
+        {"channel", required_argument, NULL, 'c'},  {"change", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0}};
     uint8_t spk[32], cpk[32], csk[32];
     char zpk[41], zsk[41];
@@ -400,6 +431,8 @@ int main(int argc, char **argv)
         case 'x': expect = optarg; break;
         case 'H': hold_ms = strtol(optarg, NULL, 10); break;
         case 'r': ready_file = optarg; break;
+        case 'c': channel_name = optarg; break;
+        case 'C': change_path = optarg; break;
         default: die("bad option");
         }
     }
