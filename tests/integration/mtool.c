@@ -101,12 +101,12 @@ static void link_hash(const uint8_t *buf, size_t len, uint8_t out[32])
 static int cmd_sign(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"key", required_argument, NULL, 'k'},     {"channel", required_argument, NULL, 'c'},
-        {"serial", required_argument, NULL, 's'},  {"prev", required_argument, NULL, 'p'},
+        {"key", required_argument, NULL, 'k'},       {"channel", required_argument, NULL, 'c'},
+        {"serial", required_argument, NULL, 's'},    {"prev", required_argument, NULL, 'p'},
         {"prev-hash", required_argument, NULL, 'h'}, {"create", required_argument, NULL, 'C'},
-        {"add", required_argument, NULL, 'a'},     {"remove", required_argument, NULL, 'r'},
-        {"transfer", required_argument, NULL, 't'}, {"at-ms", required_argument, NULL, 'T'},
-        {"out", required_argument, NULL, 'o'},     {NULL, 0, NULL, 0}};
+        {"add", required_argument, NULL, 'a'},       {"remove", required_argument, NULL, 'r'},
+        {"transfer", required_argument, NULL, 't'},  {"at-ms", required_argument, NULL, 'T'},
+        {"out", required_argument, NULL, 'o'},       {NULL, 0, NULL, 0}};
     const char *key = NULL, *out = NULL, *members = NULL;
     char *mlist[LIA_MEMBERSHIP_CREATE_MAX];
     uint8_t prev[32], *buf = NULL;
@@ -120,9 +120,15 @@ static int cmd_sign(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'k': key = optarg; break;
-        case 'c': d.channel = optarg; break;
-        case 's': d.serial = strtoull(optarg, NULL, 10); break;
+        case 'k':
+            key = optarg;
+            break;
+        case 'c':
+            d.channel = optarg;
+            break;
+        case 's':
+            d.serial = strtoull(optarg, NULL, 10);
+            break;
         case 'p': {
             size_t plen;
             uint8_t *p = slurp(optarg, LIA_MEMBERSHIP_CHANGE_MAX, &plen);
@@ -140,13 +146,30 @@ static int cmd_sign(int argc, char **argv)
             have_prev = 1;
             break;
         }
-        case 'C': d.action = LIA_MEMBERSHIP_CREATE; members = optarg; break;
-        case 'a': d.action = LIA_MEMBERSHIP_ADD; d.node = optarg; break;
-        case 'r': d.action = LIA_MEMBERSHIP_REMOVE; d.node = optarg; break;
-        case 't': d.action = LIA_MEMBERSHIP_TRANSFER; d.node = optarg; break;
-        case 'T': d.created_at_ms = strtoull(optarg, NULL, 10); break;
-        case 'o': out = optarg; break;
-        default: return 2;
+        case 'C':
+            d.action = LIA_MEMBERSHIP_CREATE;
+            members = optarg;
+            break;
+        case 'a':
+            d.action = LIA_MEMBERSHIP_ADD;
+            d.node = optarg;
+            break;
+        case 'r':
+            d.action = LIA_MEMBERSHIP_REMOVE;
+            d.node = optarg;
+            break;
+        case 't':
+            d.action = LIA_MEMBERSHIP_TRANSFER;
+            d.node = optarg;
+            break;
+        case 'T':
+            d.created_at_ms = strtoull(optarg, NULL, 10);
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        default:
+            return 2;
         }
     }
     if (!key || !d.channel || !d.serial || !d.action || !out)
@@ -226,10 +249,17 @@ static int cmd_fake_broker(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'k': key = optarg; break;
-        case 'r': ready = optarg; break;
-        case 'H': hold_ms = strtol(optarg, NULL, 10); break;
-        default: return 2;
+        case 'k':
+            key = optarg;
+            break;
+        case 'r':
+            ready = optarg;
+            break;
+        case 'H':
+            hold_ms = strtol(optarg, NULL, 10);
+            break;
+        default:
+            return 2;
         }
     }
     if (!key || !ready)
@@ -345,10 +375,11 @@ static int everyone(void *arg, const char *channel, const char *node)
 
 static int cmd_open(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"key", required_argument, NULL, 'k'}, {"store", required_argument, NULL, 's'},
-        {"authority", required_argument, NULL, 'a'}, {"certs", required_argument, NULL, 'c'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
+                                         {"store", required_argument, NULL, 's'},
+                                         {"authority", required_argument, NULL, 'a'},
+                                         {"certs", required_argument, NULL, 'c'},
+                                         {NULL, 0, NULL, 0}};
     const char *key = NULL, *store = NULL, *auth = NULL, *certs = NULL, *failed = NULL;
     lia_identity_t *id;
     lia_trust_t *trust = NULL;
@@ -363,11 +394,20 @@ static int cmd_open(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'k': key = optarg; break;
-        case 's': store = optarg; break;
-        case 'a': auth = optarg; break;
-        case 'c': certs = optarg; break;
-        default: return 2;
+        case 'k':
+            key = optarg;
+            break;
+        case 's':
+            store = optarg;
+            break;
+        case 'a':
+            auth = optarg;
+            break;
+        case 'c':
+            certs = optarg;
+            break;
+        default:
+            return 2;
         }
     }
     if (!key || !store || !auth || !certs)

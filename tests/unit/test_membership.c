@@ -1179,6 +1179,180 @@ static void test_channel_limit(void **state)
     change_free(&c);
 }
 
+/* ---- Wiring helpers: apply_ex, channel walk, was_member, records and restore ------------- */
+
+static int count_walk(void *arg, const char *channel)
+{
+    assert_true(lia_channel_valid(channel));
+    (*(int *)arg)++;
+    return 0;
+}
+
+static int stop_walk(void *arg, const char *channel)
+{
+    (void)arg;
+    (void)channel;
+    return 7;
+}
+
+static int keep_change(void *arg, const lia_membership_event *ev)
+{
+    struct change *v = arg;
+    v[ev->serial - 1].buf = malloc(ev->change_len);
+    assert_non_null(v[ev->serial - 1].buf);
+    memcpy(v[ev->serial - 1].buf, ev->change, ev->change_len);
+    v[ev->serial - 1].len = ev->change_len;
+    return 0;
+}
+
+struct reported {
+    int calls, failed;
+    char last[LIA_CHANNEL_MAX + 1];
+};
+
+static void report(void *arg, const char *channel, size_t n, int rc)
+{
+    struct reported *r = arg;
+    (void)n;
+    r->calls++;
+    if (rc != 0)
+        r->failed++;
+    snprintf(r->last, sizeof r->last, "%s", channel);
+}
+
+static void test_apply_ex_and_walk(void **state)
+{
+    struct fixture *f = *state;
+    struct change c1 = open_channel(f), c2, c3;
+    lia_membership_t *fresh = NULL;
+    lia_membership_applied info;
+    int count = 0;
+
+    c2 = add(f, FR, "it-ncp", T0 + 1);
+    memset(&info, 0x55, sizeof info);
+    assert_int_equal(lia_membership_apply_ex(f->owner_view, c2.buf, c2.len, T0 + 1, &info), 0);
+    assert_string_equal(info.channel, CH);
+    assert_int_equal(info.serial, 2);
+    assert_int_equal(info.action, LIA_MEMBERSHIP_ADD);
+    assert_string_equal(info.node, "it-ncp");
+    assert_int_equal(lia_membership_apply_ex(f->owner_view, c2.buf, c2.len, T0 + 1, &info),
+                     LIA_ERR_REPLAY);
+    assert_int_equal(lia_membership_remove(f->owner_view, f->id[FR], "fr-ncp", CH, "it-ncp", T0 + 2,
+                                           &c3.buf, &c3.len),
+                     0);
+    assert_int_equal(lia_membership_apply_ex(f->owner_view, c3.buf, c3.len, T0 + 2, &info), 0);
+    assert_int_equal(info.action, LIA_MEMBERSHIP_REMOVE);
+
+    /* A removed member was a member: it must hear of its removal. */
+    assert_false(lia_membership_is_member(f->owner_view, CH, "it-ncp"));
+    assert_true(lia_membership_was_member(f->owner_view, CH, "it-ncp"));
+    assert_true(lia_membership_was_member(f->owner_view, CH, "de-ncp"));
+    assert_false(lia_membership_was_member(f->owner_view, CH, "es-ncp"));
+    assert_false(lia_membership_was_member(f->owner_view, "case:none", "de-ncp"));
+
+    assert_int_equal(lia_membership_channels(f->owner_view, count_walk, &count), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(lia_membership_channels(f->owner_view, stop_walk, NULL), 7);
+
+    /* set_trust: what was applied stays. */
+    lia_membership_set_trust(f->owner_view, f->trust);
+    assert_int_equal(lia_membership_serial(f->owner_view, CH), 3);
+
+    /* import_changes: the same chain as separate records, all or nothing. */
+    {
+        const uint8_t *v[3] = {c1.buf, c2.buf, c3.buf}, *bad[2] = {c1.buf, c3.buf};
+        size_t l[3] = {c1.len, c2.len, c3.len}, badl[2] = {c1.len, c3.len};
+        char name[LIA_CHANNEL_MAX + 1];
+        assert_int_equal(lia_membership_new(f->trust, &fresh), 0);
+        assert_int_equal(lia_membership_import_changes(fresh, bad, badl, 2, T0 + 3, name),
+                         LIA_ERR_SEQ_GAP); /* serial 2 missing */
+        assert_null(lia_membership_owner(fresh, CH));
+        assert_int_equal(lia_membership_import_changes(fresh, v, l, 0, T0 + 3, name),
+                         LIA_ERR_DECODE);
+        assert_int_equal(lia_membership_import_changes(fresh, v, l, 3, T0 + 3, name), 0);
+        assert_string_equal(name, CH);
+        assert_int_equal(lia_membership_serial(fresh, CH), 3);
+        assert_int_equal(lia_membership_epoch(fresh, CH), 2);
+        lia_membership_destroy(&fresh);
+    }
+    free(c1.buf);
+    free(c2.buf);
+    free(c3.buf);
+}
+
+static void test_records_and_restore(void **state)
+{
+    struct fixture *f = *state;
+    struct change c1 = open_channel(f), c2 = add(f, FR, "it-ncp", T0 + 1), got[2] = {{0}};
+    char k1[LIA_MEMBERSHIP_KEY_MAX], k2[LIA_MEMBERSHIP_KEY_MAX], k3[LIA_MEMBERSHIP_KEY_MAX];
+    uint8_t id1[LIA_MEMBERSHIP_CHANGE_ID_BYTES], id2[LIA_MEMBERSHIP_CHANGE_ID_BYTES];
+    lia_membership_t *r = NULL;
+    struct reported rep;
+
+    apply_both(f, &c2, T0 + 1);
+    /* History hands out each change's bytes, as applied. */
+    assert_int_equal(lia_membership_history(f->member, CH, keep_change, got), 0);
+    assert_int_equal(got[0].len, c1.len);
+    assert_memory_equal(got[0].buf, c1.buf, c1.len);
+    assert_memory_equal(got[1].buf, c2.buf, c2.len);
+
+    lia_membership_change_id(c1.buf, c1.len, id1);
+    lia_membership_change_id(c2.buf, c2.len, id2);
+    assert_memory_not_equal(id1, id2, sizeof id1);
+
+    assert_int_equal(lia_membership_key(CH, 1, k1), 0);
+    assert_string_equal(k1, "mc:" CH ":0000000000000001");
+    assert_int_equal(lia_membership_key(CH, 2, k2), 0);
+    assert_int_equal(lia_membership_key("Bad Name", 1, k3), LIA_ERR_INVALID);
+
+    /* Records in any order come back as the chain. */
+    {
+        const char *keys[2] = {k2, k1};
+        const uint8_t *vals[2] = {c2.buf, c1.buf};
+        size_t lens[2] = {c2.len, c1.len};
+        memset(&rep, 0, sizeof rep);
+        assert_int_equal(lia_membership_new(f->trust, &r), 0);
+        assert_int_equal(lia_membership_restore(r, keys, vals, lens, 2, T0 + 2, report, &rep), 0);
+        assert_int_equal(rep.calls, 1);
+        assert_int_equal(rep.failed, 0);
+        assert_int_equal(lia_membership_serial(r, CH), 2);
+        assert_true(lia_membership_is_member(r, CH, "it-ncp"));
+        lia_membership_destroy(&r);
+    }
+    /* A missing record (serial 1): the channel fails closed, as a whole. A key that does not
+     * parse is reported on its own. */
+    {
+        const char *keys[2] = {k2, "mc:nonsense"};
+        const uint8_t *vals[2] = {c2.buf, c1.buf};
+        size_t lens[2] = {c2.len, c1.len};
+        memset(&rep, 0, sizeof rep);
+        assert_int_equal(lia_membership_new(f->trust, &r), 0);
+        assert_int_equal(lia_membership_restore(r, keys, vals, lens, 2, T0 + 2, report, &rep), 0);
+        assert_int_equal(rep.calls, 2);
+        assert_int_equal(rep.failed, 2);
+        assert_null(lia_membership_owner(r, CH));
+        lia_membership_destroy(&r);
+    }
+    /* A record altered in the store: refused, channel unavailable. */
+    {
+        const char *keys[2] = {k1, k2};
+        const uint8_t *vals[2] = {c1.buf, c2.buf};
+        size_t lens[2] = {c1.len, c2.len};
+        c2.buf[c2.len - 1] ^= 1;
+        memset(&rep, 0, sizeof rep);
+        assert_int_equal(lia_membership_new(f->trust, &r), 0);
+        assert_int_equal(lia_membership_restore(r, keys, vals, lens, 2, T0 + 2, report, &rep), 0);
+        assert_int_equal(rep.failed, 1);
+        assert_null(lia_membership_owner(r, CH));
+        assert_int_equal(lia_membership_restore(r, NULL, NULL, NULL, 0, T0, NULL, NULL), 0);
+        lia_membership_destroy(&r);
+    }
+    for (int i = 0; i < 2; i++)
+        free(got[i].buf);
+    free(c1.buf);
+    free(c2.buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1196,6 +1370,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_export_import, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_ex_and_walk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_records_and_restore, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
