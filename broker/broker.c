@@ -462,8 +462,8 @@ static void handle_envelope(broker_t *b, struct node *n, const lia_peer *peer,
         if (!members || !lia_membership_is_member(b->reg, m->channel, n->cert.node_id)) {
             /* Audit record: who tried to publish where, never what. */
             if (members)
-                log_warn("audit: %s: not a member of channel %s: publish refused",
-                         n->cert.node_id, m->channel);
+                log_warn("audit: %s: not a member of channel %s: publish refused", n->cert.node_id,
+                         m->channel);
             else
                 log_warn("audit: %s: publish to unknown channel %s refused", n->cert.node_id,
                          m->channel);

@@ -613,8 +613,8 @@ int lia_membership_apply(lia_membership_t *reg, const uint8_t *buf, size_t len, 
     return lia_membership_apply_ex(reg, buf, len, now_ms, NULL);
 }
 
-int lia_membership_apply_ex(lia_membership_t *reg, const uint8_t *buf, size_t len,
-                            uint64_t now_ms, lia_membership_applied *info)
+int lia_membership_apply_ex(lia_membership_t *reg, const uint8_t *buf, size_t len, uint64_t now_ms,
+                            lia_membership_applied *info)
 {
     struct parsed p;
     struct channel *ch;

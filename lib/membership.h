@@ -103,8 +103,8 @@ int lia_membership_apply(lia_membership_t *reg, const uint8_t *buf, size_t len,
                          uint64_t now_ms) LIA_WUR;
 
 /* As lia_membership_apply; on success *info (if not NULL) says what was applied. */
-int lia_membership_apply_ex(lia_membership_t *reg, const uint8_t *buf, size_t len,
-                            uint64_t now_ms, lia_membership_applied *info) LIA_WUR;
+int lia_membership_apply_ex(lia_membership_t *reg, const uint8_t *buf, size_t len, uint64_t now_ms,
+                            lia_membership_applied *info) LIA_WUR;
 
 /*
  * Builders: sign a change with the owner's identity (owner_id is its node id) that continues
@@ -229,8 +229,7 @@ int lia_membership_key(const char *channel, uint64_t serial,
                        char out[LIA_MEMBERSHIP_KEY_MAX]) LIA_WUR;
 
 /* Called once per restored channel with the outcome of its import (0 or an error). */
-typedef void (*lia_membership_restore_fn)(void *arg, const char *channel, size_t n_changes,
-                                          int rc);
+typedef void (*lia_membership_restore_fn)(void *arg, const char *channel, size_t n_changes, int rc);
 
 /*
  * Rebuilds the registry from n stored records (keys from lia_membership_key, values the

@@ -63,9 +63,9 @@
 #define DELIVER_BATCH_MAX   64
 #define ACKED_MAX           (BURST * 4)
 #define FOLLOW_QUEUED_MAX   (1u << 20) /* bytes queued to a follower before feeding pauses */
-#define MC_MAX              4096      /* membership changes taken from the broker in one turn */
-#define MPUB_MAX            16        /* membership changes awaiting the broker at once */
-#define MPUB_TIMEOUT_MS     20000     /* ...before the operator is told it was not confirmed */
+#define MC_MAX              4096       /* membership changes taken from the broker in one turn */
+#define MPUB_MAX            16         /* membership changes awaiting the broker at once */
+#define MPUB_TIMEOUT_MS     20000      /* ...before the operator is told it was not confirmed */
 
 static const lia_config_directive directives[] = {
     {"identity", 1, 1, 0, 1, "this node's secret key file (node.key)"},
@@ -105,7 +105,7 @@ struct follower {
 
 struct conn {
     lia_ctl_conn_t *c;
-    uint64_t gen; /* tells a later connection in the same slot from this one */
+    uint64_t gen;     /* tells a later connection in the same slot from this one */
     char account[80]; /* the peer's local account, looked up once at accept */
     int following;
     struct follower f;
@@ -1262,11 +1262,11 @@ static int take_membership(node_t *n, const uint8_t *buf, size_t len)
                (unsigned long long)info.serial, action_name(info.action), info.node[0] ? " " : "",
                info.node, (unsigned long long)lia_membership_epoch(n->reg, info.channel),
                lia_membership_is_member(n->reg, info.channel, n->me) ? "this node is a member"
-                                                                    : "this node is not a member");
+                                                                     : "this node is not a member");
     if ((info.action == LIA_MEMBERSHIP_ADD || info.action == LIA_MEMBERSHIP_REMOVE) &&
         (rc = roll_channel(n, info.channel,
-                           info.action == LIA_MEMBERSHIP_ADD ? "member added" : "member removed")) !=
-            0)
+                           info.action == LIA_MEMBERSHIP_ADD ? "member added"
+                                                             : "member removed")) != 0)
         return rc;
     lia_membership_change_id(buf, len, id);
     for (size_t i = 0; i < MPUB_MAX; i++)
@@ -1424,7 +1424,8 @@ static void handle_channel_change(node_t *n, struct conn *c, Liaison__V1__Contro
         }
         if (lia_membership_owner(n->reg, channel)) {
             free(m);
-            reply_error(c->c, LIA_ERR_EXISTS, "the channel already exists (liaison channel members)");
+            reply_error(c->c, LIA_ERR_EXISTS,
+                        "the channel already exists (liaison channel members)");
             return;
         }
         m[k++] = n->me;
@@ -1474,8 +1475,9 @@ static void handle_channel_change(node_t *n, struct conn *c, Liaison__V1__Contro
         case LIA_ERR_UNKNOWN_SENDER:
         case LIA_ERR_EXPIRED:
         case LIA_ERR_REVOKED:
-            snprintf(msg, sizeof msg, "a node named has no valid certificate in the certs "
-                                      "directory: %s",
+            snprintf(msg, sizeof msg,
+                     "a node named has no valid certificate in the certs "
+                     "directory: %s",
                      lia_strerror(rc));
             break;
         default:

@@ -1992,8 +1992,9 @@ int cli_main(int argc, char **argv)
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "liaison: a command is needed (send, follow, inbox, show, status, channel)\n"
-                        "Try 'liaison --help'.\n");
+        fprintf(stderr,
+                "liaison: a command is needed (send, follow, inbox, show, status, channel)\n"
+                "Try 'liaison --help'.\n");
         return EX_USAGE;
     }
     argc -= optind;

@@ -58,8 +58,8 @@
 
 #define MONITOR_EP "inproc://rawpeer.monitor"
 
-static const char *mode, *endpoint, *server_cert, *key_path, *kind, *as_id, *expect,
-    *ready_file, *channel_name, *change_path;
+static const char *mode, *endpoint, *server_cert, *key_path, *kind, *as_id, *expect, *ready_file,
+    *channel_name, *change_path;
 static long timeout_ms = 3000, hold_ms = 0;
 static size_t frame_size;
 
@@ -399,14 +399,19 @@ static int on_reply(void *dealer, int keep_going)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"endpoint", required_argument, NULL, 'e'}, {"server-cert", required_argument, NULL, 's'},
-        {"key", required_argument, NULL, 'k'},      {"kind", required_argument, NULL, 'K'},
-        {"as", required_argument, NULL, 'a'},       {"size", required_argument, NULL, 'z'},
-        {"timeout-ms", required_argument, NULL, 't'}, {"expect", required_argument, NULL, 'x'},
-        {"hold-ms", required_argument, NULL, 'H'},  {"ready-file", required_argument, NULL, 'r'},
-        {"channel", required_argument, NULL, 'c'},  {"change", required_argument, NULL, 'C'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"endpoint", required_argument, NULL, 'e'},
+                                         {"server-cert", required_argument, NULL, 's'},
+                                         {"key", required_argument, NULL, 'k'},
+                                         {"kind", required_argument, NULL, 'K'},
+                                         {"as", required_argument, NULL, 'a'},
+                                         {"size", required_argument, NULL, 'z'},
+                                         {"timeout-ms", required_argument, NULL, 't'},
+                                         {"expect", required_argument, NULL, 'x'},
+                                         {"hold-ms", required_argument, NULL, 'H'},
+                                         {"ready-file", required_argument, NULL, 'r'},
+                                         {"channel", required_argument, NULL, 'c'},
+                                         {"change", required_argument, NULL, 'C'},
+                                         {NULL, 0, NULL, 0}};
     uint8_t spk[32], cpk[32], csk[32];
     char zpk[41], zsk[41];
     void *ctx, *dealer, *mon;
@@ -431,8 +436,12 @@ int main(int argc, char **argv)
         case 'x': expect = optarg; break;
         case 'H': hold_ms = strtol(optarg, NULL, 10); break;
         case 'r': ready_file = optarg; break;
-        case 'c': channel_name = optarg; break;
-        case 'C': change_path = optarg; break;
+        case 'c':
+            channel_name = optarg;
+            break;
+        case 'C':
+            change_path = optarg;
+            break;
         default: die("bad option");
         }
     }

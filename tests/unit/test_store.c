@@ -838,7 +838,6 @@ static void test_nstore_inbox_tamper(void **state)
     lia_symkey_destroy(&key);
 }
 
-
 /* Sender-stream positions: cached in the group, durable only after commit, restored on reopen;
  * lia_bstore_has knows every stored message id. */
 static void test_bstore_streams(void **state)
@@ -960,6 +959,49 @@ static void test_nstore_state_list(void **state)
     lia_symkey_destroy(&key);
 }
 
+/* Broker state: put within a group only, bounded, durable across a reopen, listed by prefix. */
+static void test_bstore_state(void **state)
+{
+    const char *path = store_path("bstore-state");
+    static uint8_t big[LIA_BSTORE_STATE_MAX + 1];
+    lia_bstore_t *s;
+    lia_nstore_kv *kv;
+    size_t n;
+    (void)state;
+
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(lia_bstore_state_put(s, "mc:a:1", (const uint8_t *)"x", 1), LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(lia_bstore_state_put(s, "mc:b:1", (const uint8_t *)"b1", 2), 0);
+    assert_int_equal(lia_bstore_state_put(s, "mc:a:2", (const uint8_t *)"a2", 2), 0);
+    assert_int_equal(lia_bstore_state_put(s, "mc:a:1", (const uint8_t *)"old", 3), 0);
+    assert_int_equal(lia_bstore_state_put(s, "mc:a:1", (const uint8_t *)"a1", 2), 0);
+    assert_int_equal(lia_bstore_state_put(s, "md:z", (const uint8_t *)"z", 1), 0);
+    assert_int_equal(lia_bstore_state_put(s, "mc:empty", big, 0), LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_state_put(s, "", big, 1), LIA_ERR_INVALID);
+    assert_int_equal(lia_bstore_state_put(s, "mc:big", big, sizeof big), LIA_ERR_TOO_LARGE);
+    assert_int_equal(lia_bstore_state_put(s, "mc:max", big, sizeof big - 1), 0);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    lia_bstore_close(&s);
+
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(lia_bstore_state_list(s, "mc:", &kv, &n), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(kv[0].key, "mc:a:1");
+    assert_int_equal(kv[0].len, 2);
+    assert_memory_equal(kv[0].val, "a1", 2);
+    assert_string_equal(kv[1].key, "mc:a:2");
+    assert_string_equal(kv[2].key, "mc:b:1");
+    assert_string_equal(kv[3].key, "mc:max");
+    assert_int_equal(kv[3].len, sizeof big - 1);
+    lia_nstore_kv_free(kv, n);
+    assert_int_equal(lia_bstore_state_list(s, "zz:", &kv, &n), 0);
+    assert_int_equal(n, 0);
+    lia_nstore_kv_free(kv, n);
+    assert_int_equal(lia_bstore_state_list(s, "", &kv, &n), LIA_ERR_INVALID);
+    lia_bstore_close(&s);
+}
+
 static void test_nstore_file_checks(void **state)
 {
     const char *path = store_path("nstore-file");
@@ -1000,6 +1042,7 @@ int main(void)
         cmocka_unit_test(test_nstore_state),
         cmocka_unit_test(test_nstore_state_list),
         cmocka_unit_test(test_bstore_streams),
+        cmocka_unit_test(test_bstore_state),
         cmocka_unit_test(test_nstore_file_checks),
     };
     if (lia_vault_init() != 0)
