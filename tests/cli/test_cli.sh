@@ -44,6 +44,11 @@ done
 expect 0 "send --help mentions --dry-run" -- "$L" send alert --help
 has "$work/out" "--dry-run" "send alert --help documents --dry-run"
 expect 0 "--version" -- "$L" --version
+for c in channel "channel create" "channel add" "channel remove" "channel transfer" "channel members" "channel history"; do
+    # shellcheck disable=SC2086
+    expect 0 "$c --help" -- "$L" $c --help
+    has "$work/out" "usage: liaison channel" "$c --help"
+done
 
 # --- usage errors
 expect 64 "no command" -- "$L"
@@ -74,6 +79,14 @@ expect 64 "send route bad --leg" -- "$L" send route --dry-run --title T --summar
 expect 64 "send route bad leg time" -- "$L" send route --dry-run --title T --summary S --mode ROAD --leg "A>B@yesterday" "${GOV[@]}"
 expect 64 "--attach outside analysis" -- "$L" send alert --dry-run --case C --title T --summary S "${GOV[@]}" --attach /etc/hostname
 expect 64 "send without kind or --json" -- "$L" send --channel c
+expect 64 "channel without a command" -- "$L" channel
+expect 64 "channel unknown command" -- "$L" channel rename c d; has "$work/err" "unknown command 'rename'" "channel rename"
+expect 64 "channel add without a node" -- "$L" channel add case:1; has "$work/err" "expected CHANNEL NODE" "channel add usage"
+expect 64 "channel members without a channel" -- "$L" channel members; has "$work/err" "a channel name is needed" "channel name needed"
+expect 64 "channel members extra arg" -- "$L" channel members case:1 de-ncp
+expect 64 "--copy-to-hub outside create" -- "$L" channel add case:1 de-ncp --copy-to-hub
+expect 64 "channel create --description without value" -- "$L" channel create case:1 --description
+expect 69 "channel members, no daemon" -- "$L" --socket "$work/none.sock" channel members case:1
 
 # --- an unreachable daemon: 69 (EX_UNAVAILABLE) and a message that says how to fix it
 expect 69 "status, no daemon" -- "$L" --socket "$work/none.sock" status
