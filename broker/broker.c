@@ -691,6 +691,13 @@ static void handle_membership(broker_t *b, struct node *n, const lia_peer *peer,
     if (queue_push(b, mp->change.data, mp->change.len, rcpt, k) != 0)
         *store_failed = 1;
     free(rcpt);
+    if (info.action == LIA_MEMBERSHIP_ADD) {
+        /* A new member may hold none (or an old part) of the chain: it gets whole chains, and
+         * no delivery before them. */
+        struct node *added = find_node(b, info.node);
+        if (added)
+            added->need_chains = 1;
+    }
     log_notice("channel %s: change %llu (%s%s%s) from %s stored; %zu members", info.channel,
                (unsigned long long)info.serial, action_name(info.action), info.node[0] ? " " : "",
                info.node, n->cert.node_id, nm);
@@ -703,7 +710,7 @@ struct update_buf {
     ProtobufCBinaryData changes[1024];
     size_t count, bytes;
     int failed;
-    const char *channel;
+    uint64_t upto; /* last serial to send of the channel in progress */
 };
 
 static void update_flush(struct update_buf *u)
@@ -734,15 +741,38 @@ static void update_add(struct update_buf *u, const uint8_t *change, size_t len)
 
 static int chain_event(void *arg, const lia_membership_event *ev)
 {
-    update_add(arg, ev->change, ev->change_len);
+    struct update_buf *u = arg;
+    if (ev->serial <= u->upto)
+        update_add(u, ev->change, ev->change_len);
     return 0;
 }
 
+/* Finds the serial of the last change that removed the node (u->upto). */
+static int last_removal(void *arg, const lia_membership_event *ev)
+{
+    struct update_buf *u = arg;
+    if (ev->action == LIA_MEMBERSHIP_REMOVE && strcmp(ev->node, u->n->cert.node_id) == 0)
+        u->upto = ev->serial;
+    return 0;
+}
+
+/*
+ * A member gets the whole chain; a former member the chain up to its last removal (it learns
+ * that it was removed, not who joined afterwards).
+ */
 static int chain_of(void *arg, const char *channel)
 {
     struct update_buf *u = arg;
+    int rc;
+
     if (!lia_membership_was_member(u->b->reg, channel, u->n->cert.node_id))
         return 0;
+    u->upto = UINT64_MAX;
+    if (!lia_membership_is_member(u->b->reg, channel, u->n->cert.node_id)) {
+        u->upto = 0;
+        if ((rc = lia_membership_history(u->b->reg, channel, last_removal, u)) != 0)
+            return rc;
+    }
     return lia_membership_history(u->b->reg, channel, chain_event, u);
 }
 
@@ -785,6 +815,7 @@ static void push_membership(broker_t *b)
             memset(&u, 0, sizeof u);
             u.b = b;
             u.n = n;
+            u.upto = UINT64_MAX;
             update_add(&u, p->change, p->len);
             update_flush(&u);
             if (u.failed)

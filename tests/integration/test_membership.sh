@@ -10,6 +10,7 @@
 #   - a removed member gets nothing sent after its removal, and given the raw envelopes sent
 #     after it (taken from the broker's store, as a compromised broker could), cannot decrypt
 #     any of them with every key it holds, while it does decrypt those sent before;
+#   - a member added later verifies the whole chain and reads from the epoch it joins;
 #   - a compromised broker (mtool fake-broker, holding the broker's key) that relays a change
 #     signed by a non-owner, a change with a bit flipped, and a replayed removal: every member
 #     refuses all three and keeps the owner's view.
@@ -144,6 +145,26 @@ check "de-ncp learnt of the removal too" wait_until 20 members_are de-ncp "$CH" 
 nl=$("$LOAD" recv --socket "$(sock nl-ncp)" --count 6 --timeout-ms 1000 || true)
 check "nl-ncp still holds exactly 5" grep -q '"received":5,' <<<"$nl"
 check "no delivery was refused at de-ncp" bash -c "! grep -q 'refused' '$NET/de-ncp/node.log'"
+
+# ---- a member added later: the whole chain, and the key epoch it joins, not the history ----
+check "fr-ncp adds it-ncp; fr-ncp, de-ncp and it-ncp apply it" \
+  channel_change fr-ncp add "$CH" it-ncp fr-ncp de-ncp it-ncp
+check "it-ncp sees members de-ncp fr-ncp it-ncp" members_are it-ncp "$CH" "de-ncp fr-ncp it-ncp"
+n=$("$CLI" --socket "$(sock it-ncp)" channel history "$CH" | wc -l)
+check "it-ncp verified the whole chain (create, remove, add)" test "$n" -eq 3
+check "fr-ncp's stream started epoch 3 for the new member" \
+  grep -q "key epoch 3 started for a destination (member added)" "$NET/fr-ncp/node.log"
+"$LOAD" send --socket "$(sock fr-ncp)" --channel "$CH" --count 2 --start 8 >/dev/null
+for id in it-ncp de-ncp; do
+  check "$id receives the 2 sent after the addition" \
+    "$LOAD" recv --socket "$(sock "$id")" --channel "$CH" --count 2 --start 8 \
+    --after "$([ "$id" = de-ncp ] && echo 8 || echo 0)" --timeout-ms 20000
+done
+it=$("$LOAD" recv --socket "$(sock it-ncp)" --count 3 --timeout-ms 1000 || true)
+check "it-ncp holds exactly those 2 (nothing from before it joined)" grep -q '"received":2,' <<<"$it"
+nl=$("$LOAD" recv --socket "$(sock nl-ncp)" --count 6 --timeout-ms 1000 || true)
+check "nl-ncp (removed) still holds exactly 5" grep -q '"received":5,' <<<"$nl"
+check "nl-ncp was not told of the later addition" members_are nl-ncp "$CH" "de-ncp fr-ncp"
 
 # ---- a compromised broker relays forged, altered and replayed changes ----
 FC=case:2026-0108
