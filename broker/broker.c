@@ -652,8 +652,10 @@ static void handle_membership(broker_t *b, struct node *n, const lia_peer *peer,
 
     if (mp->change.len == 0 || mp->change.len > LIA_MEMBERSHIP_CHANGE_MAX) {
         log_warn("%s: membership change of %zu bytes refused", n->cert.node_id, mp->change.len);
-        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_TOO_LARGE, NULL,
-                   "a membership change is 1 to 65536 bytes");
+        send_error(b, peer,
+                   mp->change.len ? LIAISON__V1__ERROR_CODE__ERROR_CODE_TOO_LARGE
+                                  : LIAISON__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+                   NULL, "a membership change is 1 to 65536 bytes");
         return;
     }
     lia_membership_change_id(mp->change.data, mp->change.len, id);
