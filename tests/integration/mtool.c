@@ -108,7 +108,7 @@ static int cmd_sign(int argc, char **argv)
         {"transfer", required_argument, NULL, 't'},  {"at-ms", required_argument, NULL, 'T'},
         {"out", required_argument, NULL, 'o'},       {NULL, 0, NULL, 0}};
     const char *key = NULL, *out = NULL, *members = NULL;
-    char *mlist[LIA_MEMBERSHIP_CREATE_MAX];
+    char *copy = NULL, *mlist[LIA_MEMBERSHIP_CREATE_MAX];
     uint8_t prev[32], *buf = NULL;
     size_t len = 0, nm = 0;
     lia_membership_draft d;
@@ -175,7 +175,9 @@ static int cmd_sign(int argc, char **argv)
     if (!key || !d.channel || !d.serial || !d.action || !out)
         die("sign: --key, --channel, --serial, an action and --out are needed", NULL);
     if (members) {
-        char *copy = strdup(members), *save = NULL;
+        char *save = NULL;
+        if (!(copy = strdup(members)))
+            die("out of memory", NULL);
         for (char *t = strtok_r(copy, ",", &save); t && nm < LIA_MEMBERSHIP_CREATE_MAX;
              t = strtok_r(NULL, ",", &save))
             mlist[nm++] = t;
@@ -188,6 +190,7 @@ static int cmd_sign(int argc, char **argv)
         die("sign: lia_membership_sign failed", NULL);
     spill(out, buf, len);
     free(buf);
+    free(copy);
     lia_identity_destroy(&id);
     return 0;
 }
