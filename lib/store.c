@@ -271,12 +271,13 @@ fail:
 
 /*
  * Opens path as a store of the given application id: file checks and lock, the connection and
- * its pragmas, then either creates the schema (a new, empty database) or checks the version.
- * Then prepares the statements sql[0..n_st) (the first ST_COMMON_COUNT are BEGIN and COMMIT). On
+ * its pragmas, then either creates the schema (a new, empty database) or checks the version and
+ * runs upgrade (if not NULL: idempotent, additive statements for tables added within a schema
+ * version). Then prepares the statements sql[0..n_st) (the first ST_COMMON_COUNT are BEGIN and COMMIT). On
  * failure everything is released and d->db is NULL.
  */
 static int sdb_open(struct sdb *d, const char *path, const char *what, int64_t app_id,
-                    const char *schema, const char *const *sql, size_t n_st)
+                    const char *schema, const char *upgrade, const char *const *sql, size_t n_st)
 {
     int64_t version = 0, have_app = 0, n_tables = 0;
     int rc, src;
@@ -366,6 +367,8 @@ static int sdb_open(struct sdb *d, const char *path, const char *what, int64_t a
             goto fail;
         }
         log_info("%s: created %s (schema version %d)", what, path, SCHEMA_VERSION);
+    } else if (upgrade && (rc = sdb_exec_sql(d, upgrade, "upgrade schema")) != 0) {
+        goto fail; /* tables added since version 1 was first created (additive only) */
     }
     d->st = calloc(n_st, sizeof *d->st);
     if (!d->st) {
@@ -538,6 +541,10 @@ static const char bstore_schema[] =
     "CREATE TABLE streams(id BLOB PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE state(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;";
 
+/* Run when an existing log is opened: the state table (membership changes) came later. */
+static const char bstore_upgrade[] =
+    "CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;";
+
 /* A sender stream's position as cached in memory. */
 struct bstream {
     uint8_t id[LIA_STREAM_ID_BYTES];
@@ -687,7 +694,8 @@ int lia_bstore_open(const char *path, lia_bstore_t **out)
     rc = lia_map_new(LIA_STREAM_ID_BYTES, free, &s->streams);
     if (rc != 0)
         goto fail;
-    rc = sdb_open(&s->d, path, "broker log", APP_ID_BROKER, bstore_schema, bstore_sql, B_COUNT);
+    rc = sdb_open(&s->d, path, "broker log", APP_ID_BROKER, bstore_schema, bstore_upgrade,
+                  bstore_sql, B_COUNT);
     if (rc != 0)
         goto fail;
     *out = s;
@@ -1377,7 +1385,8 @@ int lia_nstore_open(const char *path, const lia_symkey_t *storage_key, lia_nstor
     if (!s)
         return LIA_ERR_NOMEM;
     s->key = storage_key;
-    rc = sdb_open(&s->d, path, "node store", APP_ID_NODE, nstore_schema, nstore_sql, N_COUNT);
+    rc = sdb_open(&s->d, path, "node store", APP_ID_NODE, nstore_schema, NULL, nstore_sql,
+                  N_COUNT);
     if (rc != 0) {
         free(s);
         return rc;
