@@ -273,8 +273,8 @@ fail:
  * Opens path as a store of the given application id: file checks and lock, the connection and
  * its pragmas, then either creates the schema (a new, empty database) or checks the version and
  * runs upgrade (if not NULL: idempotent, additive statements for tables added within a schema
- * version). Then prepares the statements sql[0..n_st) (the first ST_COMMON_COUNT are BEGIN and COMMIT). On
- * failure everything is released and d->db is NULL.
+ * version). Then prepares the statements sql[0..n_st) (the first ST_COMMON_COUNT are BEGIN and
+ * COMMIT). On failure everything is released and d->db is NULL.
  */
 static int sdb_open(struct sdb *d, const char *path, const char *what, int64_t app_id,
                     const char *schema, const char *upgrade, const char *const *sql, size_t n_st)
@@ -1385,8 +1385,7 @@ int lia_nstore_open(const char *path, const lia_symkey_t *storage_key, lia_nstor
     if (!s)
         return LIA_ERR_NOMEM;
     s->key = storage_key;
-    rc = sdb_open(&s->d, path, "node store", APP_ID_NODE, nstore_schema, NULL, nstore_sql,
-                  N_COUNT);
+    rc = sdb_open(&s->d, path, "node store", APP_ID_NODE, nstore_schema, NULL, nstore_sql, N_COUNT);
     if (rc != 0) {
         free(s);
         return rc;
