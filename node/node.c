@@ -951,7 +951,8 @@ static void handle_status(node_t *n, struct conn *c)
         reply_error(c->c, LIA_ERR_NOMEM, "out of memory");
         return;
     }
-    qsort(mine.names, mine.k, sizeof *mine.names, cmp_str);
+    if (mine.k > 1)
+        qsort(mine.names, mine.k, sizeof *mine.names, cmp_str);
     chans = mine.names;
     k = mine.k;
     if (lia_nstore_outbox_count(n->store, &pending) != 0)
