@@ -322,7 +322,9 @@ void node_print(const node_t *n, FILE *f)
     fprintf(f, " %u", (unsigned)getuid());
     for (size_t i = 0; i < n->n_allowed; i++)
         fprintf(f, " %u", (unsigned)n->allowed[i]);
-    fprintf(f, ")\n");
+    for (size_t i = 0; i < lia_officers_count(n->officers); i++)
+        fprintf(f, " %u", (unsigned)lia_officers_uid(n->officers, i));
+    fprintf(f, " 0)\n"); /* the officers' and root's are admitted too (open_all) */
     fprintf(f, "max-message-bytes    %llu\n", (unsigned long long)n->max_msg);
     fprintf(f, "window               %llu\n", (unsigned long long)n->window);
     fprintf(f, "heartbeat-ms         %llu\n", (unsigned long long)n->heartbeat_ms);
