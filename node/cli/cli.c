@@ -1610,7 +1610,14 @@ static int cmd_list(struct global *g, int show, int argc, char **argv)
             printf("delivery sequence %" PRIu64 "\nmessage id        %s\nsender            ",
                    m->delivery_seq, idhex);
             put_safe(m->sender, 64);
-            printf(" (sequence %" PRIu64 ")\nchannel           ", m->sender_seq);
+            printf(" (sequence %" PRIu64 ")\n", m->sender_seq);
+            if (p && p->officer && *p->officer) {
+                /* Named inside the payload the sending node signed: who is accountable. */
+                fputs("officer           ", stdout);
+                put_safe(p->officer, 64);
+                putchar('\n');
+            }
+            fputs("channel           ", stdout);
             put_safe(m->channel && *m->channel ? m->channel : "(direct message)", 64);
             printf("\ncreated           %s\nreceived          %s\n", when, recv);
             if (p) {
@@ -1632,8 +1639,8 @@ static int cmd_list(struct global *g, int show, int argc, char **argv)
     }
 
     if (!g->json)
-        printf("%8s  %-20s  %-16s  %-16s  %-18s  %-16s  %s\n", "SEQ", "CREATED (UTC)", "FROM",
-               "CHANNEL", "KIND", "CASE", "TITLE");
+        printf("%8s  %-20s  %-16s  %-16s  %-16s  %-18s  %-16s  %s\n", "SEQ", "CREATED (UTC)",
+               "FROM", "OFFICER", "CHANNEL", "KIND", "CASE", "TITLE");
     for (size_t i = 0; i < rep->list->n_messages; i++) {
         const Liaison__V1__InboxMessage *m = rep->list->messages[i];
         Liaison__V1__Payload *p = decode_payload(m);
@@ -1646,7 +1653,13 @@ static int cmd_list(struct global *g, int show, int argc, char **argv)
             if (p)
                 body_title(p, &title, &text);
             printf("%8" PRIu64 "  %-20s  ", m->delivery_seq, when);
-            printf("%-16.16s  %-16.16s  %-18s  %-16.16s  ", m->sender,
+            char officer[17] = "";
+            /* A table cell: control characters become '?' (the daemon's data, still text). */
+            for (size_t k = 0; p && p->officer && p->officer[k] && k < 16; k++)
+                officer[k] = (unsigned char)p->officer[k] < 0x20 || p->officer[k] == 0x7f
+                                 ? '?'
+                                 : p->officer[k];
+            printf("%-16.16s  %-16.16s  %-16.16s  %-18s  %-16.16s  ", m->sender, officer,
                    m->channel && *m->channel ? m->channel : "(direct)",
                    p ? body_kind(p) : "(undecodable)",
                    p && p->governance && p->governance->case_reference

@@ -119,8 +119,10 @@ de_seq=$("$CLI" --socket "$DE" --json inbox --max 10000 | grep "$mid" | grep -o 
 "$CLI" --socket "$DE" --json show "$de_seq" >"$NET/shown.json"
 check "at de-ncp the signed payload names officer anna" \
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['payload']['officer']=='anna', d['payload']['officer']; assert d['sender']=='fr-ncp'" "$NET/shown.json"
-check "at de-ncp the human view names officer anna" \
-  bash -c "'$CLI' --socket '$DE' show '$de_seq' | grep -q '\"officer\": \"anna\"'"
+check "at de-ncp liaison show names officer anna" \
+  bash -c "'$CLI' --socket '$DE' show '$de_seq' | grep -q '^officer  *anna$'"
+check "at de-ncp liaison inbox names officer anna (sender fr-ncp)" \
+  bash -c "'$CLI' --socket '$DE' inbox --after $((de_seq - 1)) --max 1 | grep -q '^ *$de_seq  .*  fr-ncp  *anna  *case:x '"
 
 # An account admitted on the socket but not an officer reads nothing.
 check "uid $UC (no officer): status works" exit_is 0 as "$UC" status
