@@ -37,6 +37,7 @@
 #include "keyfiles.h"
 #include "log.h"
 #include "map.h"
+#include "officers.h"
 #include "payload.h"
 #include "store.h"
 #include "transport.h"
@@ -68,6 +69,9 @@ static const lia_config_directive directives[] = {
     {"control", 1, 1, 0, 1, "path of the local control socket"},
     {"control-allow-uid", 1, -1, 1, 0, "uids allowed on the control socket (besides our own)"},
     {"channel", 2, -1, 1, 0, "channel name and its member node ids"},
+    {"officer", 2, 2, 1, 0, "officer id and the local account (user name or uid) mapped to it"},
+    {"assign", 2, -1, 1, 0,
+     "officer id and the channels it works on (@direct: direct messages; *: all)"},
     {"max-message-bytes", 1, 1, 0, 0, "largest envelope (default 16M)"},
     {"window", 1, 1, 0, 0, "deliveries in flight from the broker (default 1024)"},
     {"heartbeat-ms", 1, 1, 0, 0, "heartbeat interval (default 1000)"},
@@ -88,15 +92,20 @@ struct tx_stream {
     lia_symkey_t *key;
 };
 
+struct conn;
+
 struct follower {
     lia_ctl_conn_t *conn;
+    const struct conn *owner; /* whose officer decides what is shown */
     char channel[LIA_CHANNEL_MAX + 1];
     uint64_t after;
 };
 
 struct conn {
     lia_ctl_conn_t *c;
-    char account[80]; /* the peer's local account, looked up once at accept */
+    char account[80];    /* the peer's local account, looked up once at accept */
+    const char *officer; /* officer id mapped from the peer's uid (in n->officers), or NULL */
+    int admin;           /* the peer is the node administrator (the daemon's uid, or root) */
     int following;
     struct follower f;
 };
@@ -128,6 +137,7 @@ struct node {
     lia_trust_t *trust;
     lia_cert_info broker_cert;
     lia_channels_t *channels;
+    lia_officers_t *officers;
     lia_symkey_t *storage_key;
     lia_nstore_t *store;
     lia_opener_t *opener;
@@ -252,7 +262,8 @@ int node_load(const char *path, node_t **out)
             n->allowed[n->n_allowed++] = (uid_t)v;
         }
     }
-    if ((rc = lia_channels_from_config(n->cfg, &n->channels, err, sizeof err)) != 0)
+    if ((rc = lia_channels_from_config(n->cfg, &n->channels, err, sizeof err)) != 0 ||
+        (rc = lia_officers_from_config(n->cfg, &n->officers, err, sizeof err)) != 0)
         goto fail;
     if ((rc = lia_identity_load(n->identity_path, LIA_SECRET_NODE, NULL, 0, &n->id)) != 0) {
         snprintf(err, sizeof err, "%s: %s", n->identity_path, lia_strerror(rc));
@@ -311,7 +322,9 @@ void node_print(const node_t *n, FILE *f)
     fprintf(f, " %u", (unsigned)getuid());
     for (size_t i = 0; i < n->n_allowed; i++)
         fprintf(f, " %u", (unsigned)n->allowed[i]);
-    fprintf(f, ")\n");
+    for (size_t i = 0; i < lia_officers_count(n->officers); i++)
+        fprintf(f, " %u", (unsigned)lia_officers_uid(n->officers, i));
+    fprintf(f, " 0)\n"); /* the officers' and root's are admitted too (open_all) */
     fprintf(f, "max-message-bytes    %llu\n", (unsigned long long)n->max_msg);
     fprintf(f, "window               %llu\n", (unsigned long long)n->window);
     fprintf(f, "heartbeat-ms         %llu\n", (unsigned long long)n->heartbeat_ms);
@@ -327,6 +340,17 @@ void node_print(const node_t *n, FILE *f)
             fprintf(f, " %s", m[j]);
         fputc('\n', f);
     }
+    for (size_t i = 0; i < lia_officers_count(n->officers); i++) {
+        const char *id = lia_officers_id(n->officers, i);
+        fprintf(f, "officer              %s %s (uid %u), assigned:", id,
+                lia_officers_account(n->officers, i), (unsigned)lia_officers_uid(n->officers, i));
+        for (size_t j = 0; j < lia_officers_n_assigned(n->officers, id); j++)
+            fprintf(f, " %s", lia_officers_assigned(n->officers, id, j, NULL));
+        fprintf(f, "%s\n", lia_officers_n_assigned(n->officers, id) ? "" : " (none)");
+    }
+    if (lia_officers_count(n->officers) == 0)
+        fprintf(f, "officer              (none: nobody can read or send through the control "
+                   "socket; add 'officer ID ACCOUNT' and 'assign ID CHANNEL...')\n");
 }
 
 static void free_tx(void *p)
@@ -351,6 +375,7 @@ void node_destroy(node_t **p)
     lia_symkey_destroy(&n->storage_key);
     lia_map_destroy(&n->tx);
     lia_channels_destroy(&n->channels);
+    lia_officers_destroy(&n->officers);
     lia_trust_destroy(&n->trust);
     lia_identity_destroy(&n->id);
     lia_config_destroy(&n->cfg);
@@ -802,19 +827,127 @@ static void msg_to_proto(const lia_nstore_msg *m, Liaison__V1__InboxMessage *im)
     im->payload.len = m->payload_len;
 }
 
-/* Sends a follower every stored message after its position; 0, or an error to drop it. */
+/* ---------------- officers ---------------- */
+
+/*
+ * The officer boundary on the control socket (docs/operator-guide.md, "Officers"): whoever
+ * reads or sends messages through the socket does so as an officer of this node, and only on
+ * the channels that officer is assigned to. Every request that shows or sends messages asks
+ * officer_may_read / officer_may_send (channel "" means direct messages); new requests that
+ * show messages (search, export...) must do the same. The node administrator manages officers
+ * but, to read, needs an officer mapping like everyone else.
+ */
+static int officer_may_read(const node_t *n, const struct conn *c, const char *channel)
+{
+    return c && c->officer && lia_officers_may_read(n->officers, c->officer, channel);
+}
+
+static int officer_may_send(const node_t *n, const struct conn *c, const char *channel)
+{
+    return officer_may_read(n, c, channel); /* one assignment covers both directions */
+}
+
+/* 1 if c is an officer assigned to everything ("*"): listings need no filter then. */
+static int officer_sees_all(const node_t *n, const struct conn *c)
+{
+    if (!c || !c->officer)
+        return 0;
+    for (size_t j = 0; j < lia_officers_n_assigned(n->officers, c->officer); j++)
+        if (strcmp(lia_officers_assigned(n->officers, c->officer, j, NULL), LIA_OFFICER_ALL) == 0)
+            return 1;
+    return 0;
+}
+
+/* Tells c why it may not read or send there (channel "" for direct messages); returns the
+ * error code sent: LIA_ERR_PERMISSION (no officer) or LIA_ERR_NOT_ASSIGNED. */
+static int refuse_officer(struct conn *c, const char *channel)
+{
+    char msg[400];
+    int direct = !channel || !*channel;
+    if (!c->officer) {
+        snprintf(msg, sizeof msg,
+                 "account %s is not an officer at this node; ask the node administrator to "
+                 "map it in node.conf ('officer ID ACCOUNT') and assign channels",
+                 c->account);
+        reply_error(c->c, LIA_ERR_PERMISSION, msg);
+        return LIA_ERR_PERMISSION;
+    }
+    snprintf(msg, sizeof msg,
+             "officer %s is not assigned to %s%s; ask the node administrator: liaison officer "
+             "assign %s %s",
+             c->officer, direct ? "direct messages" : "channel ", direct ? "" : channel, c->officer,
+             direct ? LIA_OFFICER_DIRECT : channel);
+    reply_error(c->c, LIA_ERR_NOT_ASSIGNED, msg);
+    return LIA_ERR_NOT_ASSIGNED;
+}
+
+/*
+ * Up to max stored messages after delivery sequence `after` (of one channel, if channel is not
+ * NULL) that c may read, in order, into out (owned by the caller: lia_nstore_msgs_free).
+ * *scanned is the delivery sequence of the last message looked at, readable or not, so that a
+ * follower moves past what it may not see; *more is 1 when it stopped at max (there may be
+ * more), 0 when the store had nothing further.
+ */
+static int list_readable(node_t *n, const struct conn *c, uint64_t after, const char *channel,
+                         size_t max, lia_nstore_msg *out, size_t *got, uint64_t *scanned, int *more)
+{
+    lia_nstore_msg page[FOLLOW_BATCH];
+    int rc;
+
+    *got = 0;
+    *scanned = after;
+    *more = 0;
+    if (officer_sees_all(n, c) || (channel && officer_may_read(n, c, channel))) {
+        if ((rc = lia_nstore_inbox_list(n->store, after, channel, max, out, got)) != 0)
+            return rc;
+        if (*got)
+            *scanned = out[*got - 1].delivery_seq;
+        *more = *got == max;
+        return 0;
+    }
+    if (!c || !c->officer)
+        return 0; /* sees nothing */
+    for (;;) {
+        size_t np = 0, i;
+        if ((rc = lia_nstore_inbox_list(n->store, *scanned, channel, FOLLOW_BATCH, page, &np)) !=
+            0) {
+            lia_nstore_msgs_free(out, *got);
+            *got = 0;
+            return rc;
+        }
+        for (i = 0; i < np && *got < max; i++) {
+            *scanned = page[i].delivery_seq;
+            if (!officer_may_read(n, c, page[i].channel))
+                continue;
+            out[(*got)++] = page[i];
+            page[i].payload = NULL; /* moved */
+            page[i].payload_len = 0;
+        }
+        lia_nstore_msgs_free(page, np);
+        if (*got == max) {
+            *more = 1;
+            return 0;
+        }
+        if (np < FOLLOW_BATCH)
+            return 0;
+    }
+}
+
+/* Sends a follower every stored message after its position that its officer may read; 0, or
+ * an error to drop it. */
 static int feed_follower(node_t *n, struct follower *f)
 {
     lia_nstore_msg msgs[FOLLOW_BATCH];
     size_t got;
-    int rc;
+    uint64_t scanned;
+    int rc, more;
 
     do {
         /* A follower that reads slowly is fed as it reads, not all at once. */
         if (lia_ctl_pending(f->conn) > FOLLOW_QUEUED_MAX)
             return 0;
-        if ((rc = lia_nstore_inbox_list(n->store, f->after, f->channel[0] ? f->channel : NULL,
-                                        FOLLOW_BATCH, msgs, &got)) != 0)
+        if ((rc = list_readable(n, f->owner, f->after, f->channel[0] ? f->channel : NULL,
+                                FOLLOW_BATCH, msgs, &got, &scanned, &more)) != 0)
             return rc;
         for (size_t i = 0; i < got; i++) {
             Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
@@ -829,7 +962,8 @@ static int feed_follower(node_t *n, struct follower *f)
             f->after = msgs[i].delivery_seq;
         }
         lia_nstore_msgs_free(msgs, got);
-    } while (got == FOLLOW_BATCH);
+        f->after = scanned; /* past what this officer may not see, too */
+    } while (more);
     return 0;
 }
 
@@ -840,7 +974,8 @@ static void handle_list(node_t *n, struct conn *c, const Liaison__V1__ListReques
     size_t max = lr->max == 0 ? 100 : lr->max > 10000 ? 10000 : lr->max, got = 0;
     lia_nstore_msg *msgs = calloc(max, sizeof *msgs);
     Liaison__V1__InboxMessage *im = calloc(max, sizeof *im), **imp = calloc(max, sizeof *imp);
-    int rc;
+    uint64_t scanned;
+    int rc, more;
 
     if (!msgs || !im || !imp) {
         reply_error(c->c, LIA_ERR_NOMEM, "out of memory");
@@ -850,8 +985,12 @@ static void handle_list(node_t *n, struct conn *c, const Liaison__V1__ListReques
         reply_error(c->c, LIA_ERR_INVALID, "invalid channel name");
         goto done;
     }
-    if ((rc = lia_nstore_inbox_list(n->store, lr->after, lr->channel[0] ? lr->channel : NULL, max,
-                                    msgs, &got)) != 0) {
+    if (!c->officer || (lr->channel[0] && !officer_may_read(n, c, lr->channel))) {
+        (void)refuse_officer(c, lr->channel);
+        goto done;
+    }
+    if ((rc = list_readable(n, c, lr->after, lr->channel[0] ? lr->channel : NULL, max, msgs, &got,
+                            &scanned, &more)) != 0) {
         reply_error(c->c, rc, lia_strerror(rc));
         goto done;
     }
@@ -882,8 +1021,10 @@ static void handle_status(node_t *n, struct conn *c)
 
     if (!chans)
         return;
+    /* Channel names are case metadata: an officer sees only the channels it works on. */
     for (size_t i = 0; i < nch; i++)
-        if (lia_channels_is_member(n->channels, lia_channels_name(n->channels, i), n->me))
+        if (lia_channels_is_member(n->channels, lia_channels_name(n->channels, i), n->me) &&
+            (c->admin || officer_may_read(n, c, lia_channels_name(n->channels, i))))
             chans[k++] = (char *)lia_channels_name(n->channels, i);
     if (lia_nstore_outbox_count(n->store, &pending) != 0)
         pending = 0;
@@ -899,10 +1040,231 @@ static void handle_status(node_t *n, struct conn *c)
     s.n_channels = k;
     s.channels = chans;
     s.account = account;
+    s.officer = (char *)(c->officer ? c->officer : "");
+    s.node_admin = c->admin != 0;
     r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_STATUS;
     r.status = &s;
     (void)reply(c->c, &r);
     free(chans);
+}
+
+/* Fills o (and its assignments, malloc'd into *as: free it) for officer i of the registry. */
+static int officer_to_proto(const node_t *n, size_t i, Liaison__V1__Officer *o,
+                            Liaison__V1__OfficerAssignment **as,
+                            Liaison__V1__OfficerAssignment ***asp)
+{
+    const char *id = lia_officers_id(n->officers, i);
+    size_t na = lia_officers_n_assigned(n->officers, id);
+
+    liaison__v1__officer__init(o);
+    o->id = (char *)id;
+    o->account = (char *)lia_officers_account(n->officers, i);
+    o->uid = (uint32_t)lia_officers_uid(n->officers, i);
+    *as = calloc(na ? na : 1, sizeof **as);
+    *asp = calloc(na ? na : 1, sizeof **asp);
+    if (!*as || !*asp)
+        return LIA_ERR_NOMEM;
+    for (size_t j = 0; j < na; j++) {
+        unsigned line = 0;
+        liaison__v1__officer_assignment__init(&(*as)[j]);
+        (*as)[j].channel = (char *)lia_officers_assigned(n->officers, id, j, &line);
+        (*as)[j].config_line = line;
+        (*asp)[j] = &(*as)[j];
+    }
+    o->n_assignments = na;
+    o->assignments = *asp;
+    return 0;
+}
+
+static size_t officer_index(const node_t *n, const char *id)
+{
+    for (size_t i = 0; i < lia_officers_count(n->officers); i++)
+        if (strcmp(lia_officers_id(n->officers, i), id) == 0)
+            return i;
+    return (size_t)-1;
+}
+
+/* Officer list: every officer for the node administrator, an officer its own entry only. */
+static void handle_officer_list(node_t *n, struct conn *c)
+{
+    Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+    Liaison__V1__OfficerListReply l = LIAISON__V1__OFFICER_LIST_REPLY__INIT;
+    size_t count = lia_officers_count(n->officers), k = 0;
+    Liaison__V1__Officer *o = calloc(count ? count : 1, sizeof *o);
+    Liaison__V1__Officer **op = calloc(count ? count : 1, sizeof *op);
+    Liaison__V1__OfficerAssignment **as = calloc(count ? count : 1, sizeof *as);
+    Liaison__V1__OfficerAssignment ***asp = calloc(count ? count : 1, sizeof *asp);
+
+    if (!o || !op || !as || !asp) {
+        reply_error(c->c, LIA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (!c->admin && !c->officer) {
+        (void)refuse_officer(c, "");
+        goto done;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (!c->admin && strcmp(lia_officers_id(n->officers, i), c->officer) != 0)
+            continue;
+        if (officer_to_proto(n, i, &o[k], &as[k], &asp[k]) != 0) {
+            k++;
+            reply_error(c->c, LIA_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        op[k] = &o[k];
+        k++;
+    }
+    l.n_officers = k;
+    l.officers = op;
+    r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_OFFICER_LIST;
+    r.officer_list = &l;
+    (void)reply(c->c, &r);
+done:
+    for (size_t i = 0; as && asp && i < k; i++) {
+        free(as[i]);
+        free(asp[i]);
+    }
+    free(o);
+    free(op);
+    free(as);
+    free(asp);
+}
+
+/* Writes officer id's run-time assignments to the store (one committed group). */
+static int save_officer(node_t *n, const char *id)
+{
+    char key[3 + LIA_OFFICER_ID_MAX + 1];
+    uint8_t *val = NULL;
+    size_t len = 0;
+    int rc;
+
+    _Static_assert(LIA_OFFICER_RUNTIME_MAX <= LIA_NSTORE_STATE_MAX,
+                   "an officer's assignments fit in one state value");
+    snprintf(key, sizeof key, "oa:%s", id);
+    if ((rc = lia_officers_runtime_encode(n->officers, id, &val, &len)) != 0)
+        return rc;
+    if ((rc = lia_nstore_begin(n->store)) == 0) {
+        rc = lia_nstore_state_put(n->store, key, val, len);
+        /* A failed commit leaves the store unusable; the daemon stops (nothing was said). */
+        if (lia_nstore_commit(n->store) != 0)
+            fatal(EX_IOERR, "%s: durable commit failed; stopping", n->store_path);
+    }
+    free(val);
+    return rc;
+}
+
+/*
+ * Assign or unassign (node administrator only): changes the registry, persists the officer's
+ * run-time assignments, and only then replies. Assignments made by node.conf cannot be removed
+ * here (the configuration wins).
+ */
+static void handle_officer_assign(node_t *n, struct conn *c,
+                                  const Liaison__V1__OfficerAssignRequest *ar, int assign)
+{
+    Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+    Liaison__V1__OfficerAssignReply ra = LIAISON__V1__OFFICER_ASSIGN_REPLY__INIT;
+    Liaison__V1__Officer o;
+    Liaison__V1__OfficerAssignment *as = NULL, **asp = NULL;
+    char msg[400];
+    int rc;
+
+    if (!c->admin) {
+        snprintf(msg, sizeof msg,
+                 "only the node administrator (the daemon's account or root) may assign "
+                 "officers; account %s is not",
+                 c->account);
+        reply_error(c->c, LIA_ERR_PERMISSION, msg);
+        return;
+    }
+    if (!lia_officer_id_valid(ar->officer) || !lia_officer_target_valid(ar->channel)) {
+        reply_error(c->c, LIA_ERR_INVALID,
+                    "give an officer id and a channel name, @direct (direct messages) or * "
+                    "(everything)");
+        return;
+    }
+    if (!lia_officers_exists(n->officers, ar->officer)) {
+        snprintf(msg, sizeof msg,
+                 "no officer %s at this node; officers are declared in node.conf ('officer ID "
+                 "ACCOUNT'); see liaison officer list",
+                 ar->officer);
+        reply_error(c->c, LIA_ERR_NOT_FOUND, msg);
+        return;
+    }
+    rc = assign ? lia_officers_assign(n->officers, ar->officer, ar->channel)
+                : lia_officers_unassign(n->officers, ar->officer, ar->channel);
+    if (rc == LIA_ERR_CONFIG) {
+        unsigned line = 0;
+        for (size_t j = 0; j < lia_officers_n_assigned(n->officers, ar->officer); j++)
+            if (strcmp(lia_officers_assigned(n->officers, ar->officer, j, &line), ar->channel) == 0)
+                break;
+        snprintf(msg, sizeof msg,
+                 "%s:%u assigns officer %s to %s; remove it there and restart the node (the "
+                 "configuration wins over run-time changes)",
+                 lia_config_path(n->cfg), line, ar->officer, ar->channel);
+        reply_error(c->c, LIA_ERR_CONFIG, msg);
+        return;
+    }
+    if (rc == LIA_ERR_LIMIT) {
+        reply_error(c->c, rc, "too many assignments for this officer (at most 1000)");
+        return;
+    }
+    if (rc != 0 && rc != LIA_ERR_EXISTS && rc != LIA_ERR_NOT_FOUND) {
+        reply_error(c->c, rc, lia_strerror(rc));
+        return;
+    }
+    ra.changed = rc == 0;
+    if (ra.changed) {
+        if ((rc = save_officer(n, ar->officer)) != 0) {
+            /* Not persisted: undo, so that memory and store agree. */
+            int undo = assign ? lia_officers_unassign(n->officers, ar->officer, ar->channel)
+                              : lia_officers_assign(n->officers, ar->officer, ar->channel);
+            if (undo != 0)
+                log_err("officer %s: the change to %s is in force until restart but not "
+                        "stored: %s",
+                        ar->officer, ar->channel, lia_strerror(undo));
+            reply_error(c->c, rc, "cannot persist the assignment; see the daemon's log");
+            log_err("%s: cannot persist officer %s: %s", n->store_path, ar->officer,
+                    lia_strerror(rc));
+            return;
+        }
+        log_notice("officer %s %s %s by %s", ar->officer,
+                   assign ? "assigned to" : "unassigned from", ar->channel, c->account);
+    }
+    if (officer_to_proto(n, officer_index(n, ar->officer), &o, &as, &asp) != 0) {
+        reply_error(c->c, LIA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    ra.officer = &o;
+    r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_OFFICER_ASSIGN;
+    r.officer_assign = &ra;
+    (void)reply(c->c, &r);
+done:
+    free(as);
+    free(asp);
+}
+
+/* Loads the run-time assignments persisted by earlier runs (after the store is open). Entries
+ * of officers no longer in node.conf are ignored (and kept, should the officer come back). */
+static int restore_officers(node_t *n)
+{
+    lia_nstore_kv *kv = NULL;
+    size_t nkv = 0;
+    int rc;
+
+    if ((rc = lia_nstore_state_list(n->store, "oa:", &kv, &nkv)) != 0)
+        return rc;
+    for (size_t i = 0; i < nkv; i++) {
+        const char *id = kv[i].key + 3;
+        if (!lia_officers_exists(n->officers, id)) {
+            log_warn("stored assignments of officer %s ignored: no such officer in %s", id,
+                     lia_config_path(n->cfg));
+            continue;
+        }
+        if ((rc = lia_officers_runtime_decode(n->officers, id, kv[i].val, kv[i].len)) != 0)
+            log_err("stored assignments of officer %s ignored: %s", id, lia_strerror(rc));
+    }
+    lia_nstore_kv_free(kv, nkv);
+    return 0;
 }
 
 static void free_send(struct pending_send *s)
@@ -925,8 +1287,9 @@ static int cmp_str(const void *a, const void *b)
 
 /*
  * Checks an operator's send request and prepares it for sealing: the payload must validate,
- * and the accountable officer is set from the socket's peer account (never taken from the
- * request). Returns 0 or an error already reported to the client.
+ * and the accountable officer is the officer id mapped from the socket's peer account (never
+ * taken from the request); the officer must be assigned to the destination. Returns 0 or an error
+ * already reported to the client.
  */
 static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendRequest *sr,
                         struct pending_send *s)
@@ -946,8 +1309,12 @@ static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendReques
                         "this node is not a member of that channel (see liaison status)");
             return LIA_ERR_NOT_MEMBER;
         }
+        if (!officer_may_send(n, c, sr->channel))
+            return refuse_officer(c, sr->channel);
         strcpy(s->channel, sr->channel);
     } else {
+        if (!officer_may_send(n, c, ""))
+            return refuse_officer(c, "");
         if (sr->n_recipients == 0 || sr->n_recipients > LIA_RECIPIENTS_MAX) {
             reply_error(c->c, LIA_ERR_INVALID, "give a channel or 1 to 256 recipients");
             return LIA_ERR_INVALID;
@@ -982,9 +1349,11 @@ static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendReques
         reply_error(c->c, rc, "the payload does not validate (see docs/payload.md)");
         return rc;
     }
-    /* The accountable officer is the account on the socket, whatever the client wrote. */
+    /* The accountable officer is the officer mapped from the account on the socket, whatever
+     * the client wrote: the node signs the envelope, so the recipient knows which officer at
+     * which node is accountable. (c->officer is set: officer_may_send checked it.) */
     char *claimed = p->officer;
-    p->officer = c->account; /* borrowed only while packing */
+    p->officer = (char *)c->officer; /* borrowed only while packing */
     s->payload_len = liaison__v1__payload__get_packed_size(p);
     if (s->payload_len > n->max_msg - LIA_HEADER_MAX / 16 ||
         !(s->payload = malloc(s->payload_len ? s->payload_len : 1))) {
@@ -1177,7 +1546,8 @@ static int push_fresh(node_t *n, struct follower *f, uint64_t cursor_before)
         Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
         Liaison__V1__InboxMessage im;
         int rc;
-        if (m->delivery_seq <= f->after || (f->channel[0] && strcmp(f->channel, m->channel) != 0))
+        if (m->delivery_seq <= f->after || (f->channel[0] && strcmp(f->channel, m->channel) != 0) ||
+            !officer_may_read(n, f->owner, m->channel))
             continue;
         msg_to_proto(m, &im);
         r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_MESSAGE;
@@ -1238,6 +1608,8 @@ static void serve_control(node_t *n, const uint8_t *ready, struct pending_send *
         }
         slot->c = cc;
         account_name(lia_ctl_conn_uid(cc), slot->account, sizeof slot->account);
+        slot->officer = lia_officers_by_uid(n->officers, lia_ctl_conn_uid(cc));
+        slot->admin = lia_ctl_conn_uid(cc) == geteuid() || lia_ctl_conn_uid(cc) == 0;
     }
     for (size_t i = 0; i < MAX_CONNS; i++) {
         struct conn *c = &n->conns[i];
@@ -1275,13 +1647,28 @@ static void serve_control(node_t *n, const uint8_t *ready, struct pending_send *
             case LIAISON__V1__CONTROL_REQUEST__KIND_STATUS:
                 handle_status(n, c);
                 break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_OFFICER_LIST:
+                handle_officer_list(n, c);
+                break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_OFFICER_ASSIGN:
+                handle_officer_assign(n, c, req->officer_assign, 1);
+                break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_OFFICER_UNASSIGN:
+                handle_officer_assign(n, c, req->officer_unassign, 0);
+                break;
             case LIAISON__V1__CONTROL_REQUEST__KIND_FOLLOW:
                 if (req->follow->channel[0] && !lia_channel_valid(req->follow->channel)) {
                     reply_error(c->c, LIA_ERR_INVALID, "invalid channel name");
                     break;
                 }
+                if (!c->officer ||
+                    (req->follow->channel[0] && !officer_may_read(n, c, req->follow->channel))) {
+                    (void)refuse_officer(c, req->follow->channel);
+                    break;
+                }
                 c->following = 1;
                 c->f.conn = c->c;
+                c->f.owner = c;
                 strcpy(c->f.channel, req->follow->channel);
                 c->f.after = req->follow->after;
                 if (feed_follower(n, &c->f) != 0)
@@ -1316,7 +1703,27 @@ static int open_all(node_t *n)
     }
     if ((rc = lia_nstore_cursor(n->store, &n->cursor)) != 0)
         return rc;
-    if ((rc = lia_ctl_listen(n->control_path, n->allowed, n->n_allowed, &n->ctl)) != 0) {
+    if ((rc = restore_officers(n)) != 0) {
+        log_err("%s: cannot restore the officers' assignments: %s", n->store_path,
+                lia_strerror(rc));
+        return rc;
+    }
+    {
+        /* Admitted on the socket: the configured uids, every officer's, and root (the node
+         * administrator; it can read the store and keys anyway). */
+        size_t no = lia_officers_count(n->officers), k = 0;
+        uid_t *allowed = calloc(n->n_allowed + no + 1, sizeof *allowed);
+        if (!allowed)
+            return LIA_ERR_NOMEM;
+        for (size_t i = 0; i < n->n_allowed; i++)
+            allowed[k++] = n->allowed[i];
+        for (size_t i = 0; i < no; i++)
+            allowed[k++] = lia_officers_uid(n->officers, i);
+        allowed[k++] = 0;
+        rc = lia_ctl_listen(n->control_path, allowed, k, &n->ctl);
+        free(allowed);
+    }
+    if (rc != 0) {
         log_err("%s: cannot listen: %s", n->control_path, lia_strerror(rc));
         return rc;
     }

@@ -1,7 +1,7 @@
 /*
  * liaison: the operator's command-line client (see cli.h). Subcommands: send, follow, inbox,
- * show, status. Every failure prints what went wrong and how to fix it, and exits with a
- * sysexits(3) status (lia_err_exit for library errors, EX_USAGE for bad command lines,
+ * show, status, officer, whoami. Every failure prints what went wrong and how to fix it, and exits
+ * with a sysexits(3) status (lia_err_exit for library errors, EX_USAGE for bad command lines,
  * EX_UNAVAILABLE when the node daemon cannot be reached).
  */
 #define _GNU_SOURCE /* getopt_long, ppoll, timegm */
@@ -1610,7 +1610,14 @@ static int cmd_list(struct global *g, int show, int argc, char **argv)
             printf("delivery sequence %" PRIu64 "\nmessage id        %s\nsender            ",
                    m->delivery_seq, idhex);
             put_safe(m->sender, 64);
-            printf(" (sequence %" PRIu64 ")\nchannel           ", m->sender_seq);
+            printf(" (sequence %" PRIu64 ")\n", m->sender_seq);
+            if (p && p->officer && *p->officer) {
+                /* Named inside the payload the sending node signed: who is accountable. */
+                fputs("officer           ", stdout);
+                put_safe(p->officer, 64);
+                putchar('\n');
+            }
+            fputs("channel           ", stdout);
             put_safe(m->channel && *m->channel ? m->channel : "(direct message)", 64);
             printf("\ncreated           %s\nreceived          %s\n", when, recv);
             if (p) {
@@ -1632,8 +1639,8 @@ static int cmd_list(struct global *g, int show, int argc, char **argv)
     }
 
     if (!g->json)
-        printf("%8s  %-20s  %-16s  %-16s  %-18s  %-16s  %s\n", "SEQ", "CREATED (UTC)", "FROM",
-               "CHANNEL", "KIND", "CASE", "TITLE");
+        printf("%8s  %-20s  %-16s  %-16s  %-16s  %-18s  %-16s  %s\n", "SEQ", "CREATED (UTC)",
+               "FROM", "OFFICER", "CHANNEL", "KIND", "CASE", "TITLE");
     for (size_t i = 0; i < rep->list->n_messages; i++) {
         const Liaison__V1__InboxMessage *m = rep->list->messages[i];
         Liaison__V1__Payload *p = decode_payload(m);
@@ -1646,7 +1653,13 @@ static int cmd_list(struct global *g, int show, int argc, char **argv)
             if (p)
                 body_title(p, &title, &text);
             printf("%8" PRIu64 "  %-20s  ", m->delivery_seq, when);
-            printf("%-16.16s  %-16.16s  %-18s  %-16.16s  ", m->sender,
+            char officer[17] = "";
+            /* A table cell: control characters become '?' (the daemon's data, still text). */
+            for (size_t k = 0; p && p->officer && p->officer[k] && k < 16; k++)
+                officer[k] = (unsigned char)p->officer[k] < 0x20 || p->officer[k] == 0x7f
+                                 ? '?'
+                                 : p->officer[k];
+            printf("%-16.16s  %-16.16s  %-16.16s  %-18s  %-16.16s  ", m->sender, officer,
                    m->channel && *m->channel ? m->channel : "(direct)",
                    p ? body_kind(p) : "(undecodable)",
                    p && p->governance && p->governance->case_reference
@@ -1693,6 +1706,8 @@ static int cmd_status(struct global *g, int argc, char **argv)
         fmt_ms(s->last_broker_frame_ms, last, sizeof last);
         printf("node              %s\n", s->node_id);
         printf("account           %s\n", s->account);
+        printf("officer           %s%s\n", *s->officer ? s->officer : "(none)",
+               s->node_admin ? " (node administrator)" : "");
         printf("broker            %s (%s; last frame %s)\n", s->broker_endpoint,
                s->broker_connected ? "connected" : "NOT CONNECTED", last);
         printf("outbox pending    %" PRIu64 "\n", s->outbox_pending);
@@ -1705,6 +1720,199 @@ static int cmd_status(struct global *g, int argc, char **argv)
         printf("%s\n", s->n_channels ? "" : " (none)");
     }
     liaison__v1__control_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ officers */
+
+static void officer_help(void)
+{
+    printf("usage: liaison officer list [--json] [--socket PATH]\n"
+           "       liaison officer assign OFFICER CHANNEL [--json] [--socket PATH]\n"
+           "       liaison officer unassign OFFICER CHANNEL [--json] [--socket PATH]\n"
+           "\n"
+           "The officers of this node and the channels each works on. An officer reads, follows\n"
+           "and sends only on the channels it is assigned to; CHANNEL may also be @direct\n"
+           "(direct messages) or * (everything this node receives).\n"
+           "\n"
+           "  list      every officer with its account and assignments (the node administrator),\n"
+           "            or your own entry (an officer)\n"
+           "  assign    assign OFFICER to CHANNEL (node administrator only; stored durably)\n"
+           "  unassign  remove a run-time assignment (node administrator only); assignments\n"
+           "            made in node.conf ('assign' lines) are removed there\n"
+           "\n"
+           "Officers themselves are declared in node.conf: 'officer ID ACCOUNT'.\n"
+           "\n"
+           "  --json        JSON (list: one object per officer, JSON Lines)\n"
+           "  --socket PATH the daemon's control socket\n");
+}
+
+static void whoami_help(void)
+{
+    printf("usage: liaison whoami [--json] [--socket PATH]\n"
+           "\n"
+           "Shows who the node daemon sees on the control socket: your local account, the\n"
+           "officer id it is mapped to (the officer named in what you send), whether you are\n"
+           "the node administrator, and the channels you are assigned to.\n"
+           "\n"
+           "  --json        one JSON object\n"
+           "  --socket PATH the daemon's control socket\n");
+}
+
+/* Prints one officer: "ID  ACCOUNT  UID  assignments" or one JSON line. */
+static int print_officer(const struct global *g, const Liaison__V1__Officer *o)
+{
+    if (g->json) {
+        char *text = NULL;
+        int rc = lia_pbjson_format(&o->base, 0, &text);
+        if (rc == 0)
+            puts(text);
+        free(text);
+        return rc ? lia_err_exit(rc) : 0;
+    }
+    printf("%-20s  %-16s  %7u  ", o->id, o->account, (unsigned)o->uid);
+    for (size_t j = 0; j < o->n_assignments; j++) {
+        printf("%s%s", j ? ", " : "", o->assignments[j]->channel);
+        if (o->assignments[j]->config_line)
+            printf(" (node.conf:%u)", (unsigned)o->assignments[j]->config_line);
+    }
+    printf("%s\n", o->n_assignments ? "" : "(no channels)");
+    return 0;
+}
+
+static int cmd_officer(struct global *g, int argc, char **argv)
+{
+    Liaison__V1__ControlRequest req = LIAISON__V1__CONTROL_REQUEST__INIT;
+    Liaison__V1__OfficerListRequest lreq = LIAISON__V1__OFFICER_LIST_REQUEST__INIT;
+    Liaison__V1__OfficerAssignRequest areq = LIAISON__V1__OFFICER_ASSIGN_REQUEST__INIT;
+    Liaison__V1__ControlReply *rep = NULL;
+    const char *sub;
+    int rc;
+
+    if (argc >= 2 && argv[1][0] != '-') {
+        sub = argv[1];
+        argc--;
+        argv++;
+    } else {
+        sub = NULL;
+    }
+    rc = list_opts("officer", g, argc, argv, NULL, NULL, NULL, officer_help);
+    if (rc)
+        return rc < 0 ? EX_OK : rc;
+    if (!sub)
+        return usage_error("officer", "which action? list, assign or unassign");
+    if (strcmp(sub, "list") == 0) {
+        if (optind < argc)
+            return usage_error("officer", "unexpected argument '%s'", argv[optind]);
+        req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_OFFICER_LIST;
+        req.officer_list = &lreq;
+        rc = call(g, &req, LIAISON__V1__CONTROL_REPLY__KIND_OFFICER_LIST, &rep);
+        if (rc)
+            return rc;
+        if (!g->json)
+            printf("%-20s  %-16s  %7s  %s\n", "OFFICER", "ACCOUNT", "UID", "CHANNELS");
+        for (size_t i = 0; i < rep->officer_list->n_officers && !rc; i++)
+            rc = print_officer(g, rep->officer_list->officers[i]);
+        if (!g->json && rep->officer_list->n_officers == 0)
+            printf("(no officers: declare them in node.conf with 'officer ID ACCOUNT')\n");
+        liaison__v1__control_reply__free_unpacked(rep, NULL);
+        return rc;
+    }
+    if (strcmp(sub, "assign") != 0 && strcmp(sub, "unassign") != 0)
+        return usage_error("officer", "unknown action '%s' (list, assign, unassign)", sub);
+    if (argc - optind != 2)
+        return usage_error("officer", "%s takes an officer id and a channel", sub);
+    areq.officer = argv[optind];
+    areq.channel = argv[optind + 1];
+    if (strcmp(sub, "assign") == 0) {
+        req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_OFFICER_ASSIGN;
+        req.officer_assign = &areq;
+    } else {
+        req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_OFFICER_UNASSIGN;
+        req.officer_unassign = &areq;
+    }
+    rc = call(g, &req, LIAISON__V1__CONTROL_REPLY__KIND_OFFICER_ASSIGN, &rep);
+    if (rc)
+        return rc;
+    if (g->json) {
+        char *text = NULL;
+        rc = lia_pbjson_format(&rep->officer_assign->base, 0, &text);
+        if (rc == 0)
+            puts(text);
+        free(text);
+        rc = rc ? lia_err_exit(rc) : 0;
+    } else {
+        printf("officer %s %s %s%s\n", areq.officer,
+               strcmp(sub, "assign") == 0 ? "assigned to" : "unassigned from", areq.channel,
+               rep->officer_assign->changed ? "" : " (it already was; nothing changed)");
+        if (rep->officer_assign->officer)
+            rc = print_officer(g, rep->officer_assign->officer);
+    }
+    liaison__v1__control_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+static int cmd_whoami(struct global *g, int argc, char **argv)
+{
+    Liaison__V1__ControlRequest req = LIAISON__V1__CONTROL_REQUEST__INIT;
+    Liaison__V1__StatusRequest sreq = LIAISON__V1__STATUS_REQUEST__INIT;
+    Liaison__V1__OfficerListRequest lreq = LIAISON__V1__OFFICER_LIST_REQUEST__INIT;
+    Liaison__V1__ControlReply *st = NULL, *ol = NULL;
+    const Liaison__V1__Officer *me = NULL;
+    int rc = list_opts("whoami", g, argc, argv, NULL, NULL, NULL, whoami_help);
+
+    if (rc)
+        return rc < 0 ? EX_OK : rc;
+    if (optind < argc)
+        return usage_error("whoami", "unexpected argument '%s'", argv[optind]);
+    req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_STATUS;
+    req.status = &sreq;
+    if ((rc = call(g, &req, LIAISON__V1__CONTROL_REPLY__KIND_STATUS, &st)) != 0)
+        return rc;
+    if (*st->status->officer) {
+        req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_OFFICER_LIST;
+        req.officer_list = &lreq;
+        if ((rc = call(g, &req, LIAISON__V1__CONTROL_REPLY__KIND_OFFICER_LIST, &ol)) != 0)
+            goto done;
+        for (size_t i = 0; i < ol->officer_list->n_officers; i++)
+            if (strcmp(ol->officer_list->officers[i]->id, st->status->officer) == 0)
+                me = ol->officer_list->officers[i];
+    }
+    if (g->json) {
+        json_object *o = json_object_new_object(), *a = json_object_new_array();
+        if (!o || !a) {
+            json_object_put(o);
+            json_object_put(a);
+            rc = EX_OSERR;
+            goto done;
+        }
+        json_object_object_add(o, "node_id", json_object_new_string(st->status->node_id));
+        json_object_object_add(o, "account", json_object_new_string(st->status->account));
+        json_object_object_add(o, "officer", json_object_new_string(st->status->officer));
+        json_object_object_add(o, "node_admin", json_object_new_boolean(st->status->node_admin));
+        for (size_t j = 0; me && j < me->n_assignments; j++)
+            json_object_array_add(a, json_object_new_string(me->assignments[j]->channel));
+        json_object_object_add(o, "assignments", a);
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+    } else {
+        printf("node              %s\n", st->status->node_id);
+        printf("account           %s\n", st->status->account);
+        printf("officer           %s\n",
+               *st->status->officer
+                   ? st->status->officer
+                   : "(none: you cannot read or send; ask the node administrator)");
+        printf("node admin        %s\n", st->status->node_admin ? "yes" : "no");
+        printf("assigned to      ");
+        for (size_t j = 0; me && j < me->n_assignments; j++)
+            printf(" %s", me->assignments[j]->channel);
+        printf("%s\n", me && me->n_assignments ? "" : " (nothing)");
+    }
+done:
+    if (st)
+        liaison__v1__control_reply__free_unpacked(st, NULL);
+    if (ol)
+        liaison__v1__control_reply__free_unpacked(ol, NULL);
     return rc;
 }
 
@@ -1723,6 +1931,8 @@ static void main_help(void)
            "  inbox     list stored messages\n"
            "  show      show one message in full\n"
            "  status    show the node's state\n"
+           "  officer   the node's officers and their channels (list, assign, unassign)\n"
+           "  whoami    your account, officer id and assigned channels\n"
            "\n"
            "Options:\n"
            "  --socket PATH  the daemon's control socket (default: $LIAISON_SOCKET, else\n"
@@ -1785,8 +1995,10 @@ int cli_main(int argc, char **argv)
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "liaison: a command is needed (send, follow, inbox, show, status)\n"
-                        "Try 'liaison --help'.\n");
+        fprintf(
+            stderr,
+            "liaison: a command is needed (send, follow, inbox, show, status, officer, whoami)\n"
+            "Try 'liaison --help'.\n");
         return EX_USAGE;
     }
     argc -= optind;
@@ -1801,14 +2013,19 @@ int cli_main(int argc, char **argv)
         rc = cmd_list(&g, 1, argc, argv);
     else if (strcmp(argv[0], "status") == 0)
         rc = cmd_status(&g, argc, argv);
+    else if (strcmp(argv[0], "officer") == 0)
+        rc = cmd_officer(&g, argc, argv);
+    else if (strcmp(argv[0], "whoami") == 0)
+        rc = cmd_whoami(&g, argc, argv);
     else if (strcmp(argv[0], "help") == 0) {
         main_help();
         rc = EX_OK;
     } else {
-        fprintf(stderr,
-                "liaison: unknown command '%s' (send, follow, inbox, show, status)\n"
-                "Try 'liaison --help'.\n",
-                argv[0]);
+        fprintf(
+            stderr,
+            "liaison: unknown command '%s' (send, follow, inbox, show, status, officer, whoami)\n"
+            "Try 'liaison --help'.\n",
+            argv[0]);
         rc = EX_USAGE;
     }
     free_kept();

@@ -71,6 +71,11 @@ net_identity() {
 
 # CHANNELS holds "channel NAME MEMBERS..." lines shared by the broker and the nodes.
 CHANNELS=""
+# OFFICERS holds the nodes' officer lines: by default the account running the tests is an
+# officer (named after the account) assigned to everything, since reading and sending through
+# the control socket requires an officer (docs/operator-guide.md, "Officers").
+OFFICERS="officer $(id -un) $(id -u)
+assign $(id -un) *"
 
 broker_conf() {
   cat >"$NET/broker.conf" <<CONF
@@ -125,6 +130,7 @@ heartbeat-ms 200
 heartbeat-timeout-ms 2000
 resend-ms 500
 ${NODE_EXTRA:-}
+$OFFICERS
 $CHANNELS
 CONF
   [ ! -f "$NET/crl" ] || echo "crl $NET/crl" >>"$NET/$id/node.conf"
