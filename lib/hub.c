@@ -479,8 +479,7 @@ fail:
     return rc;
 }
 
-int lia_hub_query_add(lia_nstore_t *s, lia_nstore_hub_query *q, lia_hub_kind kind,
-                      const char *text)
+int lia_hub_query_add(lia_nstore_t *s, lia_nstore_hub_query *q, lia_hub_kind kind, const char *text)
 {
     char buf[LIA_HUB_TERM_MAX];
     lia_nstore_term t;

@@ -72,8 +72,8 @@ int lia_hub_catch_up(lia_nstore_t *s, uint64_t *count) __attribute__((warn_unuse
  * if it normalises to nothing or is not valid text; LIA_ERR_LIMIT beyond
  * LIA_HUB_QUERY_TERMS_MAX terms.
  */
-int lia_hub_query_add(lia_nstore_t *s, lia_nstore_hub_query *q, lia_hub_kind kind,
-                      const char *text) __attribute__((warn_unused_result));
+int lia_hub_query_add(lia_nstore_t *s, lia_nstore_hub_query *q, lia_hub_kind kind, const char *text)
+    __attribute__((warn_unused_result));
 
 /* Name of a kind for messages ("person", "document"...). */
 const char *lia_hub_kind_name(lia_hub_kind kind);

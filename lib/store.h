@@ -218,8 +218,8 @@ int lia_nstore_hub_add(lia_nstore_t *s, uint64_t delivery_seq, const lia_nstore_
 int lia_nstore_hub_indexed(lia_nstore_t *s, uint64_t *upto) LIA_WUR;
 
 /* Adds one term to a query as its token (LIA_ERR_LIMIT beyond LIA_HUB_QUERY_TERMS_MAX). */
-int lia_nstore_hub_query_add(lia_nstore_t *s, lia_nstore_hub_query *q, const lia_nstore_term *t)
-    LIA_WUR;
+int lia_nstore_hub_query_add(lia_nstore_t *s, lia_nstore_hub_query *q,
+                             const lia_nstore_term *t) LIA_WUR;
 
 /*
  * Up to max stored messages with delivery_seq > after that match q, in delivery order; like

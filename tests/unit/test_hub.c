@@ -115,8 +115,8 @@ static uint8_t *make_payload(const struct spec *sp, size_t *len)
     size_t exlen = 0;
 
     assert_int_equal(lia_payload_example_case_alert(sp->case_ref ? sp->case_ref : "2026-0042",
-                                                    sp->officer ? sp->officer : "officer.a",
-                                                    &ex, &exlen),
+                                                    sp->officer ? sp->officer : "officer.a", &ex,
+                                                    &exlen),
                      0);
     assert_int_equal(lia_payload_decode(ex, exlen, &p), 0);
     free(ex);
@@ -303,7 +303,7 @@ static void test_index_and_search(void **state)
     /* Not a hub yet. */
     assert_int_equal(lia_nstore_hub_search(s, &q0, 0, 4, got, &n), LIA_ERR_INVALID);
     assert_int_equal(lia_nstore_hub_enable(s), 0);
-    assert_int_equal(lia_nstore_hub_enable(s), 0); /* idempotent */
+    assert_int_equal(lia_nstore_hub_enable(s), 0);                        /* idempotent */
     assert_int_equal(lia_nstore_hub_add(s, 1, NULL, 0), LIA_ERR_INVALID); /* no group */
     assert_int_equal(lia_nstore_begin(s), 0);
     assert_int_equal(lia_nstore_hub_enable(s), LIA_ERR_INVALID); /* not inside a group */
@@ -329,8 +329,7 @@ static void test_index_and_search(void **state)
     assert_string_equal(found(s, &q0, LIA_HUB_DOCUMENT, "x9876543", 0, 16), "2");
     assert_string_equal(found(s, &q0, LIA_HUB_VEHICLE, "ZG4471KL", 0, 16), "2");
     assert_string_equal(found(s, &q0, LIA_HUB_VEHICLE, "b-123-xy", 0, 16), "1,4");
-    assert_string_equal(found(s, &q0, LIA_HUB_PLACE, "bregana border crossing point", 0, 16),
-                        "2");
+    assert_string_equal(found(s, &q0, LIA_HUB_PLACE, "bregana border crossing point", 0, 16), "2");
     assert_string_equal(found(s, &q0, LIA_HUB_PLACE, "AT", 0, 16), "1,2,4");
     assert_string_equal(found(s, &q0, LIA_HUB_OFFICER, "officer.a", 0, 16), "1,4");
     /* Exact terms only: no substring, no prefix, no other kind. */
@@ -397,9 +396,9 @@ static void test_index_and_search(void **state)
     /* At rest: no indexed term in clear, in any spelling, in the database or its WAL. */
     {
         static const char *const terms[] = {
-            "2026-0042", "2026-0077", "HOXHA",  "hoxha",    "Dritan",   "dritan",
-            "KOVA",      "kova",      "Petrov", "petrov",   "BA1234567", "ba1234567",
-            "X9876543",  "x9876543",  "B 123 XY", "b123xy", "ZG 4471",  "zg4471kl",
+            "2026-0042", "2026-0077", "HOXHA",     "hoxha",     "Dritan",      "dritan",
+            "KOVA",      "kova",      "Petrov",    "petrov",    "BA1234567",   "ba1234567",
+            "X9876543",  "x9876543",  "B 123 XY",  "b123xy",    "ZG 4471",     "zg4471kl",
             "Bregana",   "bregana",   "officer.a", "officer.b", "Nickelsdorf", "nickelsdorf"};
         for (size_t i = 0; i < sizeof terms / sizeof terms[0]; i++) {
             assert_false(file_has(path, terms[i]));
