@@ -347,10 +347,8 @@ static int sdb_open(struct sdb *d, const char *path, const char *what, int64_t a
         }
         (void)sqlite3_finalize(st);
     }
-    rc = sdb_exec_sql(d,
-                      "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-                      " PRAGMA cache_size=-16384;",
-                      "pragmas");
+    rc = sdb_exec_sql(d, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                         " PRAGMA cache_size=-16384;", "pragmas");
     if (rc != 0)
         goto fail;
     if (version == 0) {
@@ -553,8 +551,8 @@ struct bnode {
 
 struct lia_bstore {
     struct sdb d;
-    lia_map_t *nodes;        /* BLAKE2b-256(node id) -> struct bnode* */
-    lia_map_t *streams;      /* sender stream id -> struct bstream* */
+    lia_map_t *nodes;     /* BLAKE2b-256(node id) -> struct bnode* */
+    lia_map_t *streams;   /* sender stream id -> struct bstream* */
     struct bstream **sdirty; /* streams advanced in the open group */
     size_t n_sdirty, cap_sdirty;
     struct bnode **dirty; /* nodes changed in the open group */
@@ -823,8 +821,8 @@ int lia_bstore_stream_last(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_B
         return 0;
     }
     st = s->d.st[B_GET_STREAM];
-    if ((rc = st_bound(&s->d, st, bind_blob(st, 1, stream, LIA_STREAM_ID_BYTES), "stream get")) !=
-        0)
+    if ((rc = st_bound(&s->d, st, bind_blob(st, 1, stream, LIA_STREAM_ID_BYTES),
+                       "stream get")) != 0)
         return rc;
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -855,7 +853,8 @@ int lia_bstore_stream_last(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_B
  * Within a group: records seq as the last sequence stored for the stream. Written once per
  * stream at commit, whatever the number of envelopes in the group.
  */
-int lia_bstore_stream_set(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_BYTES], uint64_t seq)
+int lia_bstore_stream_set(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_BYTES],
+                          uint64_t seq)
 {
     struct bstream *v;
     uint64_t last;
@@ -906,6 +905,7 @@ int lia_bstore_has(lia_bstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTE
     st_reset(st);
     return rc;
 }
+
 
 /*
  * Moves node's cursor up to seq inside a group and collects what it no longer needs: its
@@ -1191,10 +1191,12 @@ enum { H_ADD, H_MARK, H_SEARCH_SCAN, H_SEARCH_TERMS, H_COUNT };
 
 struct lia_nstore {
     struct sdb d;
-    const lia_symkey_t *key;       /* borrowed storage key */
-    uint64_t cursor;               /* including the open group */
-    uint64_t c_cursor;             /* durable */
-    sqlite3_stmt *hub_st[H_COUNT]; /* NULL until lia_nstore_hub_enable */
+    const lia_symkey_t *key; /* borrowed storage key */
+    uint64_t cursor;         /* including the open group */
+    uint64_t c_cursor;       /* durable */
+
+    /* Hub index statements: NULL until lia_nstore_hub_enable. */
+    sqlite3_stmt *hub_st[H_COUNT];
 };
 
 /* Associated data of an inbox payload: every stored field of the row, so that none can be

@@ -14,15 +14,15 @@
 
 #include "liaison/v1/identity.pb-c.h"
 
-#define SECRET_FILE_MAX    4096
-#define SIGN_SK_BYTES      64
-#define ENC_SK_BYTES       32
+#define SECRET_FILE_MAX  4096
+#define SIGN_SK_BYTES    64
+#define ENC_SK_BYTES     32
 #define TRANSPORT_SK_BYTES 32
-#define SEC_BYTES          (SIGN_SK_BYTES + ENC_SK_BYTES + TRANSPORT_SK_BYTES)
-#define NAME_MAX_BYTES     128
-#define KDF_SALT_BYTES     16
+#define SEC_BYTES        (SIGN_SK_BYTES + ENC_SK_BYTES + TRANSPORT_SK_BYTES)
+#define NAME_MAX_BYTES   128
+#define KDF_SALT_BYTES   16
 
-static const char wrap_label[] = "liaison.v1.wrap"; /* hashed with its NUL */
+static const char wrap_label[] = "liaison.v1.wrap";        /* hashed with its NUL */
 static const char secretfile_label[] = "liaison.v1.secretfile";
 
 struct lia_identity {
@@ -368,7 +368,7 @@ int lia_identity_load(const char *path, lia_secret_kind wanted, const char *pass
         if (file->nonce.len != 0)
             goto fail;
         bundle = liaison__v1__secret_bundle__unpack(&secure_allocator, file->bundle.len,
-                                                    file->bundle.data);
+                                                   file->bundle.data);
     }
     rc = LIA_ERR_DECODE;
     if (!bundle)
@@ -422,7 +422,8 @@ fail:
 static const uint8_t zero_nonce[LIA_NONCE_BYTES];
 
 int lia_identity_unwrap(const lia_identity_t *id, const uint8_t eph_pk[32], const uint8_t *ad,
-                        size_t ad_len, const uint8_t wrapped[LIA_WRAPPED_BYTES], lia_symkey_t **out)
+                        size_t ad_len, const uint8_t wrapped[LIA_WRAPPED_BYTES],
+                        lia_symkey_t **out)
 {
     uint8_t *kek = NULL;
     lia_symkey_t *k = NULL;
@@ -439,8 +440,8 @@ int lia_identity_unwrap(const lia_identity_t *id, const uint8_t eph_pk[32], cons
     if ((rc = lia_symkey_generate(&k)) != 0)
         goto fail;
     /* The kek is unique to (ephemeral key, recipient), so a fixed nonce is never reused. */
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(k->k, NULL, NULL, wrapped, LIA_WRAPPED_BYTES, ad,
-                                                   ad_len, zero_nonce, kek) != 0) {
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(k->k, NULL, NULL, wrapped, LIA_WRAPPED_BYTES,
+                                                   ad, ad_len, zero_nonce, kek) != 0) {
         rc = LIA_ERR_DECRYPT;
         goto fail;
     }
@@ -509,8 +510,8 @@ int lia_symkey_encrypt(const lia_symkey_t *key, const uint8_t nonce[LIA_NONCE_BY
                        const uint8_t *ad, size_t ad_len, const uint8_t *pt, size_t pt_len,
                        uint8_t *ct)
 {
-    return crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, pt, pt_len, ad, ad_len, NULL, nonce,
-                                                      key->k) == 0
+    return crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, pt, pt_len, ad, ad_len, NULL,
+                                                      nonce, key->k) == 0
                ? 0
                : LIA_ERR_CRYPTO;
 }
@@ -521,8 +522,8 @@ int lia_symkey_decrypt(const lia_symkey_t *key, const uint8_t nonce[LIA_NONCE_BY
 {
     if (ct_len < LIA_AEAD_TAG_BYTES)
         return LIA_ERR_DECRYPT;
-    return crypto_aead_xchacha20poly1305_ietf_decrypt(pt, NULL, NULL, ct, ct_len, ad, ad_len, nonce,
-                                                      key->k) == 0
+    return crypto_aead_xchacha20poly1305_ietf_decrypt(pt, NULL, NULL, ct, ct_len, ad, ad_len,
+                                                      nonce, key->k) == 0
                ? 0
                : LIA_ERR_DECRYPT;
 }
@@ -592,8 +593,8 @@ int lia_wrapper_wrap(const lia_wrapper_t *w, const lia_symkey_t *key,
     if (!kek)
         return LIA_ERR_NOMEM;
     if ((rc = wrap_kek(w->sk, recipient_pk, w->pk, recipient_pk, kek)) == 0 &&
-        crypto_aead_xchacha20poly1305_ietf_encrypt(out, NULL, key->k, LIA_SYMKEY_BYTES, ad, ad_len,
-                                                   NULL, zero_nonce, kek) != 0)
+        crypto_aead_xchacha20poly1305_ietf_encrypt(out, NULL, key->k, LIA_SYMKEY_BYTES, ad,
+                                                   ad_len, NULL, zero_nonce, kek) != 0)
         rc = LIA_ERR_CRYPTO;
     sodium_free(kek);
     return rc;

@@ -15,14 +15,14 @@
 
 #define LIA_WUR __attribute__((warn_unused_result))
 
-#define LIA_SIGN_PK_BYTES   32
+#define LIA_SIGN_PK_BYTES  32
 #define LIA_SIGNATURE_BYTES 64
-#define LIA_ENC_PK_BYTES    32
-#define LIA_CURVE_PK_BYTES  32
-#define LIA_SYMKEY_BYTES    32
-#define LIA_NONCE_BYTES     24
-#define LIA_AEAD_TAG_BYTES  16
-#define LIA_WRAPPED_BYTES   (LIA_SYMKEY_BYTES + LIA_AEAD_TAG_BYTES)
+#define LIA_ENC_PK_BYTES   32
+#define LIA_CURVE_PK_BYTES 32
+#define LIA_SYMKEY_BYTES   32
+#define LIA_NONCE_BYTES    24
+#define LIA_AEAD_TAG_BYTES 16
+#define LIA_WRAPPED_BYTES  (LIA_SYMKEY_BYTES + LIA_AEAD_TAG_BYTES)
 
 typedef enum { LIA_SECRET_AUTHORITY = 1, LIA_SECRET_NODE = 2 } lia_secret_kind;
 
