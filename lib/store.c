@@ -36,6 +36,13 @@
  * and state values are encrypted at rest with the storage key (XChaCha20-Poly1305, fresh random
  * nonce stored beside the ciphertext) under associated data that binds every stored field of
  * the row, so that a row cannot be altered or moved without LIA_ERR_DECRYPT.
+ *
+ * Hub index (lia_nstore_hub_*, a node in the hub role): hub_terms(token, delivery_seq), created
+ * on demand by lia_nstore_hub_enable, maps keyed tokens of normalised entity terms (never the
+ * terms: lia_symkey_index_token under the storage key) to inbox rows, and meta "hub_indexed" is
+ * the highest delivery indexed. The caller indexes a message in the group that stores it, so
+ * the index and the inbox commit together. A search joins the first token's primary-key range
+ * with the inbox and probes the other tokens; sender, channel and time filter on inbox columns.
  */
 #define _GNU_SOURCE
 #include "store.h"

@@ -1951,7 +1951,16 @@ static int hub_json_line(FILE *f, const Liaison__V1__InboxMessage *m, const Liai
         hex(m->message_id.data, m->message_id.len, idhex);
         json_object_object_add(o, "message_id", json_object_new_string(idhex));
     }
-    fmt_ms(m->created_at_ms, when, sizeof when);
+    {
+        /* RFC 3339 in UTC with milliseconds, for analysis tools. */
+        time_t t = (time_t)(m->created_at_ms / 1000);
+        struct tm tm;
+        char sec[32];
+        if (gmtime_r(&t, &tm) && strftime(sec, sizeof sec, "%Y-%m-%dT%H:%M:%S", &tm) > 0)
+            snprintf(when, sizeof when, "%s.%03uZ", sec, (unsigned)(m->created_at_ms % 1000));
+        else
+            snprintf(when, sizeof when, "-");
+    }
     json_object_object_add(o, "created_at", json_object_new_string(when));
     if (p && p->officer)
         json_object_object_add(o, "officer", json_object_new_string(p->officer));
