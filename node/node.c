@@ -1369,7 +1369,7 @@ done:
 static int feed_export(node_t *n, struct conn *c)
 {
     lia_nstore_msg msgs[FOLLOW_BATCH];
-    size_t got;
+    size_t got, sent;
     int rc;
 
     while (c->x.active) {
@@ -1378,20 +1378,26 @@ static int feed_export(node_t *n, struct conn *c)
         if ((rc = lia_nstore_hub_search(n->store, &c->x.q, c->x.after, FOLLOW_BATCH, msgs, &got)) !=
             0)
             return rc;
-        for (size_t i = 0; i < got; i++) {
+        /* Large messages: stop within the batch once enough is queued (the rest is fetched
+         * again after x.after), so the queue stays far below its bound. */
+        sent = 0;
+        while (sent < got && lia_ctl_pending(c->c) <= FOLLOW_QUEUED_MAX) {
             Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
             Liaison__V1__InboxMessage im;
-            msg_to_proto(&msgs[i], &im);
+            msg_to_proto(&msgs[sent], &im);
             r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_MESSAGE;
             r.message = &im;
             if ((rc = reply(c->c, &r)) != 0) {
                 lia_nstore_msgs_free(msgs, got);
                 return rc;
             }
-            c->x.after = msgs[i].delivery_seq;
+            c->x.after = msgs[sent].delivery_seq;
             c->x.count++;
+            sent++;
         }
         lia_nstore_msgs_free(msgs, got);
+        if (sent < got)
+            return 0;
         if (got < FOLLOW_BATCH) {
             Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
             Liaison__V1__ExportEnd e = LIAISON__V1__EXPORT_END__INIT;
