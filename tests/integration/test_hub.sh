@@ -177,6 +177,18 @@ check "the refused export left the old file intact" test "$("$CHECK" "$NET/all.j
 check "search --json prints export lines" \
   diff <("$CLI" --socket "$(sock eu-hub)" search --json --person hoxha) "$NET/hoxha.jsonl"
 
+# ---- command lines refused before anything is asked (exit 64)
+for args in "search --bogus" "search --since yesterday" "search --until 2026-13-01" \
+  "search --max 0" "search --channel ch:routes --direct" "search --person ''" \
+  "export --out ''" "search --case a --case b --case c --person d --person e --document f \
+  --vehicle g --route h --officer i" "export extra"; do
+  rc=0
+  eval "\"\$CLI\" --socket \"$(sock eu-hub)\" $args" 2>/dev/null >/dev/null || rc=$?
+  check "liaison $args: usage error" test "$rc" = 64
+done
+check "search --help" bash -c "\"\$0\" search --help >/dev/null" "$CLI"
+check "export --help" bash -c "\"\$0\" export --help >/dev/null" "$CLI"
+
 # ---- a node that is not a hub keeps no index and says so
 rc=0
 "$CLI" --socket "$(sock fr-ncp)" search --person hoxha 2>"$NET/err" || rc=$?

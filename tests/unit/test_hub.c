@@ -93,6 +93,31 @@ static void test_normalise(void **state)
     }
 }
 
+/* Tokens: deterministic for one key and message, different for another key, another message
+ * (kind byte included) or a subkey-free hash; arguments checked. */
+static void test_index_token(void **state)
+{
+    static const uint8_t m1[] = "\x02hoxha", m2[] = "\x03hoxha";
+    uint8_t a[LIA_INDEX_TOKEN_BYTES], b[LIA_INDEX_TOKEN_BYTES], c[LIA_INDEX_TOKEN_BYTES];
+    lia_symkey_t *k1 = new_key(), *k2 = new_key();
+    (void)state;
+
+    assert_int_equal(lia_symkey_index_token(k1, m1, sizeof m1 - 1, a), 0);
+    assert_int_equal(lia_symkey_index_token(k1, m1, sizeof m1 - 1, b), 0);
+    assert_memory_equal(a, b, sizeof a);
+    assert_int_equal(lia_symkey_index_token(k2, m1, sizeof m1 - 1, c), 0);
+    assert_memory_not_equal(a, c, sizeof a);
+    assert_int_equal(lia_symkey_index_token(k1, m2, sizeof m2 - 1, c), 0);
+    assert_memory_not_equal(a, c, sizeof a);
+    assert_int_equal(crypto_generichash(c, sizeof c, m1, sizeof m1 - 1, NULL, 0), 0);
+    assert_memory_not_equal(a, c, sizeof a);
+    assert_int_equal(lia_symkey_index_token(NULL, m1, 1, a), LIA_ERR_INVALID);
+    assert_int_equal(lia_symkey_index_token(k1, NULL, 1, a), LIA_ERR_INVALID);
+    assert_int_equal(lia_symkey_index_token(k1, m1, 1, NULL), LIA_ERR_INVALID);
+    lia_symkey_destroy(&k1);
+    lia_symkey_destroy(&k2);
+}
+
 /* What to put into a test payload (NULL: keep the example's value). */
 struct spec {
     const char *case_ref, *officer, *family, *given, *document, *plate, *place;
@@ -473,9 +498,8 @@ static void test_catch_up(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_normalise),
-        cmocka_unit_test(test_terms_of),
-        cmocka_unit_test(test_index_and_search),
+        cmocka_unit_test(test_normalise), cmocka_unit_test(test_index_token),
+        cmocka_unit_test(test_terms_of),  cmocka_unit_test(test_index_and_search),
         cmocka_unit_test(test_catch_up),
     };
     if (lia_vault_init() != 0)
