@@ -14,7 +14,7 @@
 #include "log.h"
 #include "payload.h"
 
-#define CATCH_UP_BATCH 256
+#define CATCH_UP_BATCH 64 /* messages decrypted and indexed per group */
 
 /* ---------------- normalisation ---------------- */
 

@@ -62,7 +62,7 @@ int lia_hub_index(lia_nstore_t *s, uint64_t delivery_seq, const uint8_t *payload
 
 /*
  * Outside a group: indexes every stored message above the index watermark (messages received
- * while the node was not a hub), in groups of a few hundred. *count (optional) receives the
+ * while the node was not a hub), 64 per group. *count (optional) receives the
  * number of messages indexed. The index must be enabled (lia_nstore_hub_enable).
  */
 int lia_hub_catch_up(lia_nstore_t *s, uint64_t *count) __attribute__((warn_unused_result));
