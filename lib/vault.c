@@ -610,3 +610,22 @@ void lia_wrapper_destroy(lia_wrapper_t **p)
     free(*p);
     *p = NULL;
 }
+
+/* Keyed BLAKE2b under a subkey of key (see vault.h); the subkey lives on the stack only for
+ * the call and is wiped. */
+int lia_symkey_index_token(const lia_symkey_t *key, const uint8_t *msg, size_t len,
+                           uint8_t out[LIA_INDEX_TOKEN_BYTES])
+{
+    static const char label[] = "liaison.v1.index-key";
+    uint8_t sub[crypto_generichash_KEYBYTES];
+    int rc = 0;
+
+    if (!key || !key->k || !out || (!msg && len))
+        return LIA_ERR_INVALID;
+    if (crypto_generichash(sub, sizeof sub, (const uint8_t *)label, sizeof label, key->k,
+                           LIA_SYMKEY_BYTES) != 0 ||
+        crypto_generichash(out, LIA_INDEX_TOKEN_BYTES, msg, len, sub, sizeof sub) != 0)
+        rc = LIA_ERR_CRYPTO;
+    sodium_memzero(sub, sizeof sub);
+    return rc;
+}

@@ -136,4 +136,16 @@ int lia_wrapper_wrap(const lia_wrapper_t *w, const lia_symkey_t *key,
                      uint8_t out[LIA_WRAPPED_BYTES]) LIA_WUR;
 void lia_wrapper_destroy(lia_wrapper_t **p);
 
+#define LIA_INDEX_TOKEN_BYTES 32
+
+/*
+ * A search token for an index kept at rest (the hub index, lib/store.c): BLAKE2b-256 over msg,
+ * keyed with a subkey of key, index_key = BLAKE2b-256(key = key, "liaison.v1.index-key\0").
+ * The same key and msg always give the same token, so equal terms can be found by equality;
+ * without the key a token says nothing about msg (and cannot be tested against guesses).
+ * 0, LIA_ERR_INVALID (NULL argument) or LIA_ERR_CRYPTO.
+ */
+int lia_symkey_index_token(const lia_symkey_t *key, const uint8_t *msg, size_t len,
+                           uint8_t out[LIA_INDEX_TOKEN_BYTES]) LIA_WUR;
+
 #endif

@@ -34,6 +34,7 @@
 #include "control.h"
 #include "envelope.h"
 #include "error.h"
+#include "hub.h"
 #include "keyfiles.h"
 #include "log.h"
 #include "map.h"
@@ -80,6 +81,9 @@ static const lia_config_directive directives[] = {
     {"key-epoch-period-s", 1, 1, 0, 0,
      "start a new key epoch for a destination after this many seconds (default 604800)"},
     {"log-level", 1, 1, 0, 0, "err, warning, notice, info or debug (default info)"},
+    {"hub", 1, 1, 0, 0,
+     "yes or no: index every message received, for search and export (default: yes if this "
+     "node's certificate has the role hub)"},
 };
 
 /* Sending state for one destination: stored under "tx:" + hex(digest). */
@@ -101,6 +105,14 @@ struct follower {
     uint64_t after;
 };
 
+/* A hub export in progress on one connection: fed like a follower, as the client reads. */
+struct hub_export {
+    int active;
+    lia_nstore_hub_query q;
+    uint64_t after; /* last delivery sequence sent */
+    uint64_t count; /* messages sent so far */
+};
+
 struct conn {
     lia_ctl_conn_t *c;
     char account[80];    /* the peer's local account, looked up once at accept */
@@ -108,6 +120,7 @@ struct conn {
     int admin;           /* the peer is the node administrator (the daemon's uid, or root) */
     int following;
     struct follower f;
+    struct hub_export x;
 };
 
 /* An operator's send, waiting for the group commit. */
@@ -140,6 +153,7 @@ struct node {
     lia_officers_t *officers;
     lia_symkey_t *storage_key;
     lia_nstore_t *store;
+    int hub; /* hub role: every stored message is indexed (lib/hub.c) */
     lia_opener_t *opener;
     lia_client_t *client;
     lia_ctl_server_t *ctl;
@@ -202,6 +216,28 @@ static uint64_t get_u64(const uint8_t *p)
 }
 
 /* ---------------- configuration ---------------- */
+
+/*
+ * The hub role: `hub yes|no` in the configuration decides; without it, a node whose own
+ * certificate has the role hub is a hub. (The certificate's role is what the network
+ * authority vouched for; the directive lets an operator run a hub index on another node, or
+ * keep a hub without one.)
+ */
+static int hub_config(node_t *n, const lia_cert_info *self, char *err, size_t err_len)
+{
+    const char *v = lia_config_str(n->cfg, "hub", NULL);
+
+    if (!v) {
+        n->hub = self->role == LIA_ROLE_HUB;
+        return 0;
+    }
+    if (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0) {
+        n->hub = strcmp(v, "yes") == 0;
+        return 0;
+    }
+    lia_config_error(n->cfg, lia_config_get(n->cfg, "hub"), "expected yes or no", v, err, err_len);
+    return LIA_ERR_CONFIG;
+}
 
 int node_load(const char *path, node_t **out)
 {
@@ -297,6 +333,8 @@ int node_load(const char *path, node_t **out)
                      n->identity_path, n->me, n->certs_dir, lia_strerror(rc));
             goto fail;
         }
+        if ((rc = hub_config(n, self, err, sizeof err)) != 0)
+            goto fail;
     }
     *out = n;
     return EX_OK;
@@ -331,6 +369,8 @@ void node_print(const node_t *n, FILE *f)
     fprintf(f, "heartbeat-timeout-ms %llu\n", (unsigned long long)n->heartbeat_timeout_ms);
     fprintf(f, "resend-ms            %llu\n", (unsigned long long)n->resend_ms);
     fprintf(f, "key-epoch-period-s   %llu\n", (unsigned long long)(n->epoch_period_ms / 1000u));
+    fprintf(f, "hub                  %s\n",
+            n->hub ? "yes (every received message is indexed for search and export)" : "no");
     for (size_t i = 0; i < lia_channels_count(n->channels); i++) {
         const char *name = lia_channels_name(n->channels, i);
         size_t nm;
@@ -1522,7 +1562,10 @@ static int take_delivery(node_t *n, const struct delivery *d)
     memcpy(msg.message_id, m->message_id, LIA_MESSAGE_ID_BYTES);
     msg.payload = m->payload;
     msg.payload_len = m->payload_len;
-    if ((rc = lia_nstore_inbox_add(n->store, &msg)) == 0 && (rc = save_rx(n, m)) == 0) {
+    /* A hub indexes the message in the same group that stores it: index and inbox commit
+     * together or not at all. */
+    if ((rc = lia_nstore_inbox_add(n->store, &msg)) == 0 && (rc = save_rx(n, m)) == 0 &&
+        (!n->hub || (rc = lia_hub_index(n->store, d->seq, msg.payload, msg.payload_len)) == 0)) {
         n->cursor = d->seq;
         if (n->n_fresh < BURST) { /* the plaintext moves to the followers' queue */
             n->fresh[n->n_fresh++] = msg;
@@ -1569,6 +1612,246 @@ static void forget_fresh(node_t *n)
         free(n->fresh[i].payload);
     }
     n->n_fresh = 0;
+}
+
+/* ---------------- hub: search and export ---------------- */
+
+/* Adds count terms of one kind to q; 0, or an error already reported to the client. */
+static int hub_terms_in(node_t *n, struct conn *c, lia_nstore_hub_query *q, lia_hub_kind kind,
+                        char **terms, size_t count)
+{
+    char msg[160];
+    int rc;
+
+    for (size_t i = 0; i < count; i++) {
+        if ((rc = lia_hub_query_add(n->store, q, kind, terms[i])) == 0)
+            continue;
+        if (rc == LIA_ERR_LIMIT)
+            snprintf(msg, sizeof msg, "at most %d entity terms in one search",
+                     LIA_HUB_QUERY_TERMS_MAX);
+        else if (rc == LIA_ERR_INVALID || rc == LIA_ERR_TOO_LARGE)
+            snprintf(msg, sizeof msg, "a %s term is empty, too long or not valid text",
+                     lia_hub_kind_name(kind));
+        else
+            snprintf(msg, sizeof msg, "%s", lia_strerror(rc));
+        reply_error(c->c, rc, msg);
+        return rc;
+    }
+    return 0;
+}
+
+/*
+ * Checks a search or export request and turns it into a store query (terms become tokens
+ * under the storage key). Returns 0, or an error already reported to the client.
+ */
+static int hub_query_of(node_t *n, struct conn *c, const Liaison__V1__SearchRequest *sr,
+                        lia_nstore_hub_query *q)
+{
+    int rc;
+
+    memset(q, 0, sizeof *q);
+    if (!n->hub) {
+        reply_error(c->c, LIA_ERR_CONFIG,
+                    "this node is not a hub: it keeps no search index (give it a hub "
+                    "certificate, or set 'hub yes' in its configuration and restart it)");
+        return LIA_ERR_CONFIG;
+    }
+    if (c->x.active) {
+        reply_error(c->c, LIA_ERR_LIMIT, "an export is still running on this connection");
+        return LIA_ERR_LIMIT;
+    }
+    /* The officer boundary holds at a hub too: only what the officer may read is searched. */
+    if (!c->officer)
+        return refuse_officer(c, NULL);
+    if (sr->channel[0] && lia_channel_valid(sr->channel) && !officer_may_read(n, c, sr->channel))
+        return refuse_officer(c, sr->channel);
+    if (sr->direct_only && !sr->channel[0] && !officer_may_read(n, c, ""))
+        return refuse_officer(c, "");
+    if (sr->sender[0] && !lia_node_id_valid(sr->sender)) {
+        reply_error(c->c, LIA_ERR_INVALID, "invalid sender node id");
+        return LIA_ERR_INVALID;
+    }
+    if (sr->channel[0] && (!lia_channel_valid(sr->channel) || sr->direct_only)) {
+        reply_error(c->c, LIA_ERR_INVALID,
+                    sr->direct_only ? "a channel and direct messages only exclude each other"
+                                    : "invalid channel name");
+        return LIA_ERR_INVALID;
+    }
+    if (sr->since_ms > INT64_MAX || sr->until_ms > INT64_MAX || sr->after > INT64_MAX ||
+        (sr->until_ms && sr->until_ms <= sr->since_ms)) {
+        reply_error(c->c, LIA_ERR_INVALID, "empty or invalid time range");
+        return LIA_ERR_INVALID;
+    }
+    if ((rc = hub_terms_in(n, c, q, LIA_HUB_CASE, sr->case_refs, sr->n_case_refs)) != 0 ||
+        (rc = hub_terms_in(n, c, q, LIA_HUB_PERSON, sr->persons, sr->n_persons)) != 0 ||
+        (rc = hub_terms_in(n, c, q, LIA_HUB_DOCUMENT, sr->documents, sr->n_documents)) != 0 ||
+        (rc = hub_terms_in(n, c, q, LIA_HUB_VEHICLE, sr->vehicles, sr->n_vehicles)) != 0 ||
+        (rc = hub_terms_in(n, c, q, LIA_HUB_PLACE, sr->places, sr->n_places)) != 0 ||
+        (rc = hub_terms_in(n, c, q, LIA_HUB_OFFICER, sr->officers, sr->n_officers)) != 0)
+        return rc;
+    snprintf(q->sender, sizeof q->sender, "%s", sr->sender);
+    snprintf(q->channel, sizeof q->channel, "%s", sr->channel);
+    q->by_channel = sr->channel[0] || sr->direct_only;
+    q->since_ms = sr->since_ms;
+    q->until_ms = sr->until_ms;
+    return 0;
+}
+
+/*
+ * Up to max matches of q after delivery sequence `after` that c's officer may read, like
+ * list_readable: *scanned is the last match looked at (readable or not), *more is 1 when it
+ * stopped at max. out is owned by the caller (lia_nstore_msgs_free).
+ */
+static int hub_search_readable(node_t *n, const struct conn *c, const lia_nstore_hub_query *q,
+                               uint64_t after, size_t max, lia_nstore_msg *out, size_t *got,
+                               uint64_t *scanned, int *more)
+{
+    lia_nstore_msg page[FOLLOW_BATCH];
+    int rc;
+
+    *got = 0;
+    *scanned = after;
+    *more = 0;
+    if (officer_sees_all(n, c)) {
+        if ((rc = lia_nstore_hub_search(n->store, q, after, max, out, got)) != 0)
+            return rc;
+        if (*got)
+            *scanned = out[*got - 1].delivery_seq;
+        *more = *got == max;
+        return 0;
+    }
+    for (;;) {
+        size_t np = 0, i;
+        if ((rc = lia_nstore_hub_search(n->store, q, *scanned, FOLLOW_BATCH, page, &np)) != 0) {
+            lia_nstore_msgs_free(out, *got);
+            *got = 0;
+            return rc;
+        }
+        for (i = 0; i < np && *got < max; i++) {
+            *scanned = page[i].delivery_seq;
+            if (!officer_may_read(n, c, page[i].channel))
+                continue;
+            out[(*got)++] = page[i];
+            page[i].payload = NULL; /* moved */
+            page[i].payload_len = 0;
+        }
+        lia_nstore_msgs_free(page, np);
+        if (*got == max) {
+            *more = 1;
+            return 0;
+        }
+        if (np < FOLLOW_BATCH)
+            return 0;
+    }
+}
+
+/* One page of matches (SearchReply). */
+static void handle_search(node_t *n, struct conn *c, const Liaison__V1__SearchRequest *sr)
+{
+    Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+    Liaison__V1__SearchReply sp = LIAISON__V1__SEARCH_REPLY__INIT;
+    size_t max = sr->max == 0 ? 100 : sr->max > 10000 ? 10000 : sr->max, got = 0;
+    lia_nstore_msg *msgs = NULL;
+    Liaison__V1__InboxMessage *im = NULL, **imp = NULL;
+    lia_nstore_hub_query q;
+    uint64_t scanned;
+    int rc, more = 0;
+
+    if (hub_query_of(n, c, sr, &q) != 0)
+        return;
+    msgs = calloc(max, sizeof *msgs);
+    im = calloc(max, sizeof *im);
+    imp = calloc(max, sizeof *imp);
+    if (!msgs || !im || !imp) {
+        reply_error(c->c, LIA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = hub_search_readable(n, c, &q, sr->after, max, msgs, &got, &scanned, &more)) != 0) {
+        reply_error(c->c, rc, lia_strerror(rc));
+        goto done;
+    }
+    for (size_t i = 0; i < got; i++) {
+        msg_to_proto(&msgs[i], &im[i]);
+        imp[i] = &im[i];
+    }
+    sp.n_messages = got;
+    sp.messages = imp;
+    sp.more = more;
+    r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_SEARCH;
+    r.search = &sp;
+    (void)reply(c->c, &r);
+done:
+    lia_nstore_msgs_free(msgs, got);
+    free(msgs);
+    free(im);
+    free(imp);
+    sodium_memzero(&q, sizeof q);
+}
+
+/*
+ * Sends an export's next matches while the client keeps up (at most FOLLOW_QUEUED_MAX bytes
+ * queued), and ExportEnd after the last. 0, or an error to drop the connection.
+ */
+static int feed_export(node_t *n, struct conn *c)
+{
+    lia_nstore_msg msgs[FOLLOW_BATCH];
+    size_t got, sent;
+    uint64_t scanned;
+    int rc, more;
+
+    while (c->x.active) {
+        if (lia_ctl_pending(c->c) > FOLLOW_QUEUED_MAX)
+            return 0;
+        if ((rc = hub_search_readable(n, c, &c->x.q, c->x.after, FOLLOW_BATCH, msgs, &got, &scanned,
+                                      &more)) != 0)
+            return rc;
+        /* Large messages: stop within the batch once enough is queued (the rest is fetched
+         * again after x.after), so the queue stays far below its bound. */
+        sent = 0;
+        while (sent < got && lia_ctl_pending(c->c) <= FOLLOW_QUEUED_MAX) {
+            Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+            Liaison__V1__InboxMessage im;
+            msg_to_proto(&msgs[sent], &im);
+            r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_MESSAGE;
+            r.message = &im;
+            if ((rc = reply(c->c, &r)) != 0) {
+                lia_nstore_msgs_free(msgs, got);
+                return rc;
+            }
+            c->x.after = msgs[sent].delivery_seq;
+            c->x.count++;
+            sent++;
+        }
+        lia_nstore_msgs_free(msgs, got);
+        if (sent < got)
+            return 0;
+        c->x.after = scanned; /* past the matches this officer may not read */
+        if (!more) {
+            Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+            Liaison__V1__ExportEnd e = LIAISON__V1__EXPORT_END__INIT;
+            e.count = c->x.count;
+            r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_EXPORT_END;
+            r.export_end = &e;
+            sodium_memzero(&c->x, sizeof c->x);
+            return reply(c->c, &r);
+        }
+    }
+    return 0;
+}
+
+/* Starts an export and sends what the client can take now; 0, or an error to drop it. */
+static int start_export(node_t *n, struct conn *c, const Liaison__V1__SearchRequest *sr)
+{
+    lia_nstore_hub_query q;
+
+    if (hub_query_of(n, c, sr, &q) != 0)
+        return 0; /* refused with a reply; the connection stays */
+    c->x.q = q;
+    c->x.after = sr->after;
+    c->x.count = 0;
+    c->x.active = 1;
+    sodium_memzero(&q, sizeof q);
+    return feed_export(n, c);
 }
 
 /* ---------------- the loop ---------------- */
@@ -1656,6 +1939,13 @@ static void serve_control(node_t *n, const uint8_t *ready, struct pending_send *
             case LIAISON__V1__CONTROL_REQUEST__KIND_OFFICER_UNASSIGN:
                 handle_officer_assign(n, c, req->officer_unassign, 0);
                 break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_SEARCH:
+                handle_search(n, c, req->search);
+                break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_EXPORT:
+                if (start_export(n, c, req->export) != 0)
+                    drop_conn(c);
+                break;
             case LIAISON__V1__CONTROL_REQUEST__KIND_FOLLOW:
                 if (req->follow->channel[0] && !lia_channel_valid(req->follow->channel)) {
                     reply_error(c->c, LIA_ERR_INVALID, "invalid channel name");
@@ -1683,6 +1973,24 @@ static void serve_control(node_t *n, const uint8_t *ready, struct pending_send *
     }
 }
 
+/* Hub role at start: the index exists, and holds every message stored before (received while
+ * the node was not a hub, or before it had an index), before anything new arrives. */
+static int hub_open(node_t *n)
+{
+    uint64_t count = 0;
+    int rc;
+
+    if ((rc = lia_nstore_hub_enable(n->store)) != 0 ||
+        (rc = lia_hub_catch_up(n->store, &count)) != 0) {
+        log_err("%s: cannot prepare the hub index: %s", n->store_path, lia_strerror(rc));
+        return rc;
+    }
+    log_notice("hub: every received message is indexed for search and export");
+    if (count)
+        log_notice("hub: indexed %llu messages stored earlier", (unsigned long long)count);
+    return 0;
+}
+
 static int open_all(node_t *n)
 {
     lia_transport_opts o = {0};
@@ -1693,6 +2001,8 @@ static int open_all(node_t *n)
         log_err("%s: %s", n->store_path, lia_strerror(rc));
         return rc;
     }
+    if (n->hub && (rc = hub_open(n)) != 0)
+        return rc;
     if ((rc = lia_map_new(LIA_DEST_DIGEST_BYTES, free_tx, &n->tx)) != 0 ||
         (rc = lia_opener_new(n->trust, n->id, n->me, &n->opener)) != 0)
         return rc;
@@ -1800,6 +2110,8 @@ int node_run(node_t *n)
                 continue;
             }
             if (cc->following && cc->f.after < n->cursor && feed_follower(n, &cc->f) != 0)
+                drop_conn(cc);
+            if (cc->c && cc->x.active && feed_export(n, cc) != 0)
                 drop_conn(cc);
         }
         serve_control(n, ready, sends, &n_sends, BURST);
@@ -1944,6 +2256,10 @@ int node_run(node_t *n)
             if (n->conns[i].c && lia_ctl_pending(n->conns[i].c) &&
                 lia_ctl_flush(n->conns[i].c) != 0 && lia_ctl_conn_fd(n->conns[i].c) < 0)
                 drop_conn(&n->conns[i]);
+        /* An export with nothing queued can go on at once: do not wait in poll. */
+        for (size_t i = 0; i < MAX_CONNS; i++)
+            if (n->conns[i].c && n->conns[i].x.active && !lia_ctl_pending(n->conns[i].c))
+                busy = 1;
         for (size_t i = 0; i < n_dels; i++)
             free(dels[i].env);
         now = now_ms();
