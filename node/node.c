@@ -819,6 +819,15 @@ static int take_crl(node_t *n, const uint8_t *buf, size_t len, const char *sourc
     n->crl_len = len;
     log_notice("revocation list %llu from %s applied: %zu certificate(s) newly revoked",
                (unsigned long long)lia_trust_crl_serial(n->trust), source, newly);
+    {
+        const lia_cert_info *self;
+        uint8_t kid[LIA_KEY_ID_BYTES];
+        lia_key_id(lia_identity_sign_pk(n->id), kid);
+        if (lia_trust_find(n->trust, n->me, kid, now_ms() / 1000, &self) == LIA_ERR_REVOKED)
+            log_err("this node's own certificate is revoked: other nodes refuse what it sends "
+                    "and the broker refuses it; create new keys (liaison-keys node-init) and "
+                    "request a new certificate");
+    }
     if (n->crl_path && !from_file &&
         (rc = lia_file_write_atomic(n->crl_path, copy, len, 0644, LIA_FILE_REPLACE)) != 0)
         log_err("%s: cannot save the revocation list: %s; it is applied until the node stops, "
