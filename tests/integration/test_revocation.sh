@@ -165,10 +165,14 @@ restart_broker
 # ---- node SIGHUP: damaged, newer and older lists in the crl file; certificates ----
 cp "$NET/crl" "$NET/crl.1"
 cp "$NET/crl" "$NET/b-ncp/network.crl"
-printf '\001' | dd of="$NET/b-ncp/network.crl" bs=1 seek=40 conv=notrunc 2>/dev/null
+last=$(($(stat -c %s "$NET/crl") - 1)) # the last byte belongs to the signature: complement it
+byte=$(od -An -tu1 -j "$last" -N1 "$NET/crl" | tr -d ' ')
+printf "\\$(printf %o $((255 - byte)))" |
+  dd of="$NET/b-ncp/network.crl" bs=1 seek="$last" conv=notrunc 2>/dev/null
+check "the damaged copy differs from the list" test "$(cmp -l "$NET/crl" "$NET/b-ncp/network.crl" | wc -l)" = 1
 kill -HUP "$(node_pid b-ncp)"
 check "b-ncp: a damaged list is refused with the reason logged" wait_until 10 \
-  log_has b-ncp "revocation list from .*network.crl refused: "
+  log_has b-ncp "revocation list from .*network.crl refused: signature does not verify"
 check "b-ncp: and changes nothing" crl_at b-ncp 1
 revoke d-ncp # revocation list 2
 cp "$NET/crl" "$NET/b-ncp/network.crl"
