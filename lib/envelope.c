@@ -478,6 +478,12 @@ void lia_opener_set_membership(lia_opener_t *o, lia_member_fn fn, void *arg)
     o->member_arg = arg;
 }
 
+void lia_opener_set_trust(lia_opener_t *o, lia_trust_t *trust)
+{
+    if (trust)
+        o->trust = trust;
+}
+
 lia_replay_t *lia_opener_replay(lia_opener_t *o)
 {
     return o->replay;

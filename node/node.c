@@ -35,6 +35,7 @@
 #include "envelope.h"
 #include "error.h"
 #include "hub.h"
+#include "file.h"
 #include "keyfiles.h"
 #include "log.h"
 #include "map.h"
@@ -57,7 +58,8 @@
 #define PUBLISH_BATCH_BYTES (256u << 10)
 #define DELIVER_BATCH_MAX   64
 #define ACKED_MAX           (BURST * 4)
-#define FOLLOW_QUEUED_MAX   (1u << 20) /* bytes queued to a follower before feeding pauses */
+#define FOLLOW_QUEUED_MAX   (1u << 20)  /* bytes queued to a follower before feeding pauses */
+#define CRL_CHUNK           (60u << 10) /* revocation list bytes per store state value */
 
 static const lia_config_directive directives[] = {
     {"identity", 1, 1, 0, 1, "this node's secret key file (node.key)"},
@@ -148,6 +150,9 @@ struct node {
     lia_identity_t *id;
     const char *me; /* node id = identity name */
     lia_trust_t *trust;
+    uint8_t *crl_buf; /* the revocation list installed in trust, as the authority signed it */
+    size_t crl_len;
+    uint64_t frame_max; /* largest frame from the broker: an envelope or a revocation list */
     lia_cert_info broker_cert;
     lia_channels_t *channels;
     lia_officers_t *officers;
@@ -176,12 +181,18 @@ struct node {
     size_t n_fresh;
 };
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, reload_requested;
 
 static void on_stop(int sig)
 {
     (void)sig;
     stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
 }
 
 static uint64_t now_ms(void)
@@ -306,11 +317,26 @@ int node_load(const char *path, node_t **out)
         goto fail;
     }
     n->me = lia_identity_name(n->id);
-    if ((rc = lia_keyfiles_load_trust_dir(n->authority_path, n->certs_dir, n->crl_path, &n->trust,
+    if ((rc = lia_keyfiles_load_trust_dir(n->authority_path, n->certs_dir, NULL, &n->trust,
                                           &failed)) != 0) {
         snprintf(err, sizeof err, "%s: %s", failed ? failed : n->certs_dir, lia_strerror(rc));
         goto fail;
     }
+    if (n->crl_path) {
+        /* A missing file is allowed: it is where the list the broker sends will be kept. */
+        rc = lia_file_read(n->crl_path, LIA_CRL_MAX_BYTES, 0, &n->crl_buf, &n->crl_len);
+        if (rc == 0)
+            rc = lia_trust_set_crl(n->trust, n->crl_buf, n->crl_len);
+        if (rc == LIA_ERR_NOT_FOUND) {
+            free(n->crl_buf);
+            n->crl_buf = NULL;
+            n->crl_len = 0;
+        } else if (rc != 0) {
+            snprintf(err, sizeof err, "%s: %s", n->crl_path, lia_strerror(rc));
+            goto fail;
+        }
+    }
+    n->frame_max = (n->max_msg > LIA_CRL_MAX_BYTES ? n->max_msg : LIA_CRL_MAX_BYTES) + FRAME_SLACK;
     if ((rc = lia_keyfiles_load_cert(n->broker_cert_path, lia_trust_authority(n->trust),
                                      &n->broker_cert)) != 0) {
         snprintf(err, sizeof err, "%s: %s", n->broker_cert_path, lia_strerror(rc));
@@ -352,7 +378,14 @@ void node_print(const node_t *n, FILE *f)
     fprintf(f, "authority            %s (%s)\n", n->authority_path,
             lia_trust_authority(n->trust)->name);
     fprintf(f, "certs                %s\n", n->certs_dir);
-    fprintf(f, "crl                  %s\n", n->crl_path ? n->crl_path : "(none)");
+    if (n->crl_path && n->crl_buf)
+        fprintf(f, "crl                  %s (serial %llu)\n", n->crl_path,
+                (unsigned long long)lia_trust_crl_serial(n->trust));
+    else if (n->crl_path)
+        fprintf(f, "crl                  %s (no list yet: the broker's will be kept there)\n",
+                n->crl_path);
+    else
+        fprintf(f, "crl                  (none: the broker's list is kept in the store)\n");
     fprintf(f, "broker               %s (certificate %s, node %s)\n", n->broker_ep,
             n->broker_cert_path, n->broker_cert.node_id);
     fprintf(f, "store                %s\n", n->store_path);
@@ -417,6 +450,7 @@ void node_destroy(node_t **p)
     lia_channels_destroy(&n->channels);
     lia_officers_destroy(&n->officers);
     lia_trust_destroy(&n->trust);
+    free(n->crl_buf);
     lia_identity_destroy(&n->id);
     lia_config_destroy(&n->cfg);
     free(n);
@@ -530,8 +564,8 @@ static int get_tx(node_t *n, const lia_dest *d, struct tx_stream **out)
 /*
  * Starts a new key epoch for a destination: a fresh key that the next envelope hands to the
  * destination's entitled nodes as they are then, so a node removed or revoked before it gets
- * nothing sent from now on. The old key is wiped. Persisted at once (inside or outside a
- * group); on error the stream keeps its old epoch.
+ * nothing sent from now on. The old key is wiped. Persisted at once, inside the caller's
+ * open store group (lia_nstore_state_put needs one); on error the stream keeps its old epoch.
  */
 static int tx_roll(node_t *n, struct tx_stream *t, const char *why)
 {
@@ -561,9 +595,7 @@ static int tx_roll(node_t *n, struct tx_stream *t, const char *why)
  * certificate: the destinations it belonged to are a subset, and a new epoch costs one key
  * grant per destination). Each stream is persisted as it rolls.
  */
-__attribute__((unused)) /* wired by revocation handling */
-static int
-tx_roll_all(node_t *n, const char *why)
+static int tx_roll_all(node_t *n, const char *why)
 {
     lia_nstore_kv *kv = NULL;
     size_t count = 0;
@@ -696,6 +728,259 @@ static int save_rx(node_t *n, const lia_opened *m)
         return lia_nstore_state_put(n->store, key, v, off);
     }
     return 0;
+}
+
+/* ---------------- revocation ---------------- */
+
+/*
+ * In a group: the revocation list into the store state (when no `crl` file is configured).
+ * A state value holds at most 64 KiB and a list up to 4 MiB, so it is kept as "crl:NNNN"
+ * chunks of CRL_CHUNK bytes under "crl" = u64 length; the group makes the whole write atomic.
+ */
+static int save_crl_state(node_t *n, const uint8_t *buf, size_t len)
+{
+    uint8_t hdr[8];
+    char key[32];
+    int rc;
+
+    for (size_t off = 0, i = 0; off < len; off += CRL_CHUNK, i++) {
+        size_t k = len - off < CRL_CHUNK ? len - off : CRL_CHUNK;
+        snprintf(key, sizeof key, "crl:%04zu", i);
+        if ((rc = lia_nstore_state_put(n->store, key, buf + off, k)) != 0)
+            return rc;
+    }
+    put_u64(hdr, len);
+    return lia_nstore_state_put(n->store, "crl", hdr, sizeof hdr);
+}
+
+/* The revocation list saved by save_crl_state (malloc'd), or LIA_ERR_NOT_FOUND. */
+static int load_crl_state(node_t *n, uint8_t **out, size_t *out_len)
+{
+    uint8_t *v = NULL, *buf = NULL;
+    size_t vlen = 0, len, off = 0;
+    char key[32];
+    int rc;
+
+    *out = NULL;
+    *out_len = 0;
+    if ((rc = lia_nstore_state_get(n->store, "crl", &v, &vlen)) != 0)
+        return rc;
+    len = vlen == 8 ? (size_t)get_u64(v) : 0;
+    free(v);
+    v = NULL;
+    if (len == 0 || len > LIA_CRL_MAX_BYTES)
+        return LIA_ERR_DECODE;
+    if (!(buf = malloc(len)))
+        return LIA_ERR_NOMEM;
+    for (size_t i = 0; off < len; i++) {
+        size_t want = len - off < CRL_CHUNK ? len - off : CRL_CHUNK;
+        snprintf(key, sizeof key, "crl:%04zu", i);
+        if ((rc = lia_nstore_state_get(n->store, key, &v, &vlen)) != 0)
+            goto fail;
+        if (vlen != want) {
+            rc = LIA_ERR_DECODE;
+            goto fail;
+        }
+        memcpy(buf + off, v, want);
+        off += want;
+        free(v);
+        v = NULL;
+    }
+    *out = buf;
+    *out_len = len;
+    return 0;
+fail:
+    free(v);
+    free(buf);
+    return rc;
+}
+
+/* Serial of the last revocation list whose revocations started new key epochs ("crl-rolled"). */
+static uint64_t crl_rolled(node_t *n)
+{
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    uint64_t serial = 0;
+
+    if (lia_nstore_state_get(n->store, "crl-rolled", &v, &vlen) == 0 && vlen == 8)
+        serial = get_u64(v);
+    free(v);
+    return serial;
+}
+
+/*
+ * One group, outside any other: the list into the store state (when no `crl` file is
+ * configured), a new key epoch for every destination if roll is set, and the list's serial
+ * as the last one handled. A failed commit stops the daemon (the store is unusable).
+ */
+static void crl_commit(node_t *n, int roll, const char *why)
+{
+    uint8_t v[8];
+    int rc;
+
+    if ((rc = lia_nstore_begin(n->store)) != 0 ||
+        (!n->crl_path && n->crl_buf && (rc = save_crl_state(n, n->crl_buf, n->crl_len)) != 0) ||
+        (roll && (rc = tx_roll_all(n, why)) != 0) ||
+        (put_u64(v, lia_trust_crl_serial(n->trust)),
+         (rc = lia_nstore_state_put(n->store, "crl-rolled", v, sizeof v)) != 0) ||
+        (rc = lia_nstore_commit(n->store)) != 0)
+        fatal(EX_IOERR, "%s: cannot save the revocation list and new key epochs: %s", n->store_path,
+              lia_strerror(rc));
+}
+
+static void log_revoked(void *arg, const lia_crl_entry_info *e)
+{
+    char when[32];
+    time_t t = (time_t)e->revoked_at;
+    struct tm tm;
+
+    (void)arg;
+    if (!gmtime_r(&t, &tm) || strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        strcpy(when, "?");
+    log_notice("certificate %016llx of %s revoked as of %s%s%s", (unsigned long long)e->serial,
+               e->node_id, when, e->reason[0] ? ": " : "", e->reason);
+}
+
+/*
+ * Applies a revocation list received from `source` (the broker, or the configured file on
+ * SIGHUP; from_file: do not write it back there). The list must be at most LIA_CRL_MAX_BYTES,
+ * verify against the authority and be newer than the one held (a higher serial, not issued
+ * earlier); otherwise it is refused with the reason logged and nothing changes. The list held
+ * again is a no-op. An accepted list is installed in the trust store (the opener refuses
+ * envelopes of its revoked keys from now on), saved crash-safely (the `crl` file: temporary
+ * file, fsync, rename, fsync of the directory; else the store), and if it revokes a
+ * certificate that the list held did not, every destination starts a new key epoch, whose
+ * key the revoked nodes never get (lia_trust_find_grantee in seal_pending). Must be called
+ * outside a store group.
+ */
+static int take_crl(node_t *n, const uint8_t *buf, size_t len, const char *source, int from_file)
+{
+    uint8_t *copy = NULL;
+    size_t newly = 0;
+    int rc;
+
+    if (len == 0 || len > LIA_CRL_MAX_BYTES) {
+        log_warn("revocation list from %s refused: %zu bytes (1 to %u allowed)", source, len,
+                 LIA_CRL_MAX_BYTES);
+        return LIA_ERR_TOO_LARGE;
+    }
+    if (n->crl_buf && len == n->crl_len && memcmp(buf, n->crl_buf, len) == 0)
+        return 0; /* the list held: the broker sends it after every Hello */
+    if (!(copy = malloc(len)))
+        return LIA_ERR_NOMEM;
+    memcpy(copy, buf, len);
+    if ((rc = lia_trust_update_crl(n->trust, copy, len, &newly, log_revoked, n)) != 0) {
+        if (rc == LIA_ERR_STALE)
+            log_warn("revocation list from %s refused: not newer than the one held (serial "
+                     "%llu)",
+                     source, (unsigned long long)lia_trust_crl_serial(n->trust));
+        else
+            log_warn("revocation list from %s refused: %s", source, lia_strerror(rc));
+        free(copy);
+        return rc;
+    }
+    free(n->crl_buf);
+    n->crl_buf = copy;
+    n->crl_len = len;
+    log_notice("revocation list %llu from %s applied: %zu certificate(s) newly revoked",
+               (unsigned long long)lia_trust_crl_serial(n->trust), source, newly);
+    {
+        const lia_cert_info *self;
+        uint8_t kid[LIA_KEY_ID_BYTES];
+        lia_key_id(lia_identity_sign_pk(n->id), kid);
+        if (lia_trust_find(n->trust, n->me, kid, now_ms() / 1000, &self) == LIA_ERR_REVOKED)
+            log_err("this node's own certificate is revoked: other nodes refuse what it sends "
+                    "and the broker refuses it; create new keys (liaison-keys node-init) and "
+                    "request a new certificate");
+    }
+    if (n->crl_path && !from_file &&
+        (rc = lia_file_write_atomic(n->crl_path, copy, len, 0644, LIA_FILE_REPLACE)) != 0)
+        log_err("%s: cannot save the revocation list: %s; it is applied until the node stops, "
+                "and the broker sends it again after each reconnection",
+                n->crl_path, lia_strerror(rc));
+    crl_commit(n, newly > 0, "certificate revoked");
+    return 0;
+}
+
+/*
+ * At start, with the store open: the list kept in the store (when no `crl` file is
+ * configured), and the key epochs a list applied before a crash or a restart may still owe
+ * (its serial is above the last one handled and it revokes anything).
+ */
+static int restore_crl(node_t *n)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (!n->crl_path) {
+        rc = load_crl_state(n, &buf, &len);
+        if (rc == 0 && (rc = lia_trust_set_crl(n->trust, buf, len)) == 0) {
+            n->crl_buf = buf;
+            n->crl_len = len;
+            buf = NULL;
+        } else if (rc != LIA_ERR_NOT_FOUND) {
+            /* The broker sends its list again on connection: report, do not stop. */
+            log_err("%s: the revocation list kept in the store is unusable: %s", n->store_path,
+                    lia_strerror(rc));
+        }
+        free(buf);
+    }
+    if (n->crl_buf && lia_trust_crl_serial(n->trust) > crl_rolled(n))
+        crl_commit(n, lia_crl_count(lia_trust_crl(n->trust)) > 0,
+                   "certificate revoked (list applied before a restart)");
+    if (n->crl_buf)
+        log_notice("revocation list %llu in force (%zu certificate(s) revoked)",
+                   (unsigned long long)lia_trust_crl_serial(n->trust),
+                   lia_crl_count(lia_trust_crl(n->trust)));
+    return 0;
+}
+
+/*
+ * SIGHUP: reads the certificates directory again into a new trust store (the list held
+ * carries over) and hands it to the opener, then applies the `crl` file if it holds a newer
+ * list. On any error the previous store stays in force.
+ */
+static void node_reload(node_t *n)
+{
+    lia_trust_t *t = NULL;
+    const char *failed = NULL;
+    const lia_cert_info *self;
+    uint8_t kid[LIA_KEY_ID_BYTES], *buf = NULL;
+    size_t len = 0;
+    int rc;
+
+    log_notice("reloading certificates and the revocation list");
+    if ((rc = lia_keyfiles_load_trust_dir(n->authority_path, n->certs_dir, NULL, &t, &failed)) !=
+        0) {
+        log_err("reload: %s: %s; keeping the previous certificates", failed ? failed : n->certs_dir,
+                lia_strerror(rc));
+        return;
+    }
+    if (n->crl_buf && (rc = lia_trust_set_crl(t, n->crl_buf, n->crl_len)) != 0) {
+        log_err("reload: the revocation list held no longer verifies: %s; keeping the previous "
+                "certificates",
+                lia_strerror(rc));
+        lia_trust_destroy(&t);
+        return;
+    }
+    lia_key_id(lia_identity_sign_pk(n->id), kid);
+    if ((rc = lia_trust_find(t, n->me, kid, now_ms() / 1000, &self)) != 0)
+        log_warn("reload: no valid certificate for this node (%s) in %s: %s; other nodes will "
+                 "refuse what it sends",
+                 n->me, n->certs_dir, lia_strerror(rc));
+    lia_opener_set_trust(n->opener, t);
+    lia_trust_destroy(&n->trust);
+    n->trust = t;
+    if (!n->crl_path)
+        return;
+    rc = lia_file_read(n->crl_path, LIA_CRL_MAX_BYTES, 0, &buf, &len);
+    if (rc == 0)
+        (void)take_crl(n, buf, len, n->crl_path, 1);
+    else if (rc != LIA_ERR_NOT_FOUND)
+        log_warn("reload: %s: %s; keeping revocation list %llu", n->crl_path, lia_strerror(rc),
+                 (unsigned long long)lia_trust_crl_serial(n->trust));
+    free(buf);
 }
 
 /* ---------------- broker link ---------------- */
@@ -1082,6 +1367,11 @@ static void handle_status(node_t *n, struct conn *c)
     s.account = account;
     s.officer = (char *)(c->officer ? c->officer : "");
     s.node_admin = c->admin != 0;
+    if (lia_trust_crl(n->trust)) {
+        s.crl_serial = lia_trust_crl_serial(n->trust);
+        s.crl_issued_at = lia_crl_issued_at(lia_trust_crl(n->trust));
+        s.crl_revoked = lia_crl_count(lia_trust_crl(n->trust));
+    }
     r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_STATUS;
     r.status = &s;
     (void)reply(c->c, &r);
@@ -1364,7 +1654,7 @@ static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendReques
         for (size_t i = 0; i < sr->n_recipients; i++) {
             const lia_cert_info *ci;
             if (!lia_node_id_valid(sr->recipients[i]) ||
-                lia_trust_find_current(n->trust, sr->recipients[i], now_ms() / 1000, &ci) != 0) {
+                lia_trust_find_grantee(n->trust, sr->recipients[i], now_ms() / 1000, &ci) != 0) {
                 char msg[160];
                 snprintf(msg, sizeof msg, "no valid certificate for recipient '%.64s'",
                          sr->recipients[i]);
@@ -1462,7 +1752,8 @@ static int seal_pending(node_t *n, struct pending_send *sends, size_t count)
                 const lia_cert_info *ci;
                 if (strcmp(members[j], n->me) == 0)
                     continue;
-                if (lia_trust_find_current(n->trust, members[j], now / 1000, &ci) != 0) {
+                /* Revoked (at any time on the list), expired or unknown: no key. */
+                if (lia_trust_find_grantee(n->trust, members[j], now / 1000, &ci) != 0) {
                     log_warn("no valid certificate for %s: it gets no key for this epoch",
                              members[j]);
                     continue;
@@ -2011,6 +2302,8 @@ static int open_all(node_t *n)
         log_err("%s: cannot restore the receive state: %s", n->store_path, lia_strerror(rc));
         return rc;
     }
+    if ((rc = restore_crl(n)) != 0)
+        return rc;
     if ((rc = lia_nstore_cursor(n->store, &n->cursor)) != 0)
         return rc;
     if ((rc = restore_officers(n)) != 0) {
@@ -2037,7 +2330,7 @@ static int open_all(node_t *n)
         log_err("%s: cannot listen: %s", n->control_path, lia_strerror(rc));
         return rc;
     }
-    o.max_msg = n->max_msg + FRAME_SLACK;
+    o.max_msg = n->frame_max; /* a revocation list may be larger than max-message-bytes */
     o.sndhwm = o.rcvhwm = 2 * n->window + 1024;
     o.heartbeat_ivl_ms = (int)n->heartbeat_ms;
     o.heartbeat_timeout_ms = (int)n->heartbeat_timeout_ms;
@@ -2065,6 +2358,9 @@ int node_run(node_t *n)
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
         fatal(EX_OSERR, "sigaction failed");
+    sa.sa_handler = on_hup;
+    if (sigaction(SIGHUP, &sa, NULL) != 0)
+        fatal(EX_OSERR, "sigaction failed");
     signal(SIGPIPE, SIG_IGN);
     if ((rc = open_all(n)) != 0)
         return lia_err_exit(rc);
@@ -2085,6 +2381,11 @@ int node_run(node_t *n)
         size_t nfds = 0, n_sends = 0, n_dels = 0, n_acked = 0;
         int group = 0, need_resync = 0;
         uint64_t now;
+
+        if (reload_requested) {
+            reload_requested = 0;
+            node_reload(n);
+        }
 
         /* The transport's descriptor is edge-like: after any send, or a drain cut short,
          * look again without blocking. */
@@ -2123,10 +2424,12 @@ int node_run(node_t *n)
             if (lia_client_recv(n->client, 0, &data, &len) != 0)
                 break;
             n->last_broker_ms = now_ms();
-            f = len <= n->max_msg + FRAME_SLACK ? liaison__v1__frame__unpack(NULL, len, data)
-                                                : NULL;
-            if (!f || f->base.n_unknown_fields) {
-                log_warn("broker sent a malformed frame (%zu bytes)", len);
+            /* Bounded before decoding; only a revocation list may exceed max-message-bytes. */
+            f = len <= n->frame_max ? liaison__v1__frame__unpack(NULL, len, data) : NULL;
+            if (!f || f->base.n_unknown_fields ||
+                (f->kind_case != LIAISON__V1__FRAME__KIND_REVOCATION &&
+                 len > n->max_msg + FRAME_SLACK)) {
+                log_warn("broker sent a malformed or oversized frame (%zu bytes)", len);
                 free(data);
                 if (f)
                     liaison__v1__frame__free_unpacked(f, NULL);
@@ -2134,6 +2437,10 @@ int node_run(node_t *n)
             }
             free(data);
             switch (f->kind_case) {
+            case LIAISON__V1__FRAME__KIND_REVOCATION:
+                /* Applied at once, before the deliveries that follow it are opened. */
+                (void)take_crl(n, f->revocation->crl.data, f->revocation->crl.len, "the broker", 0);
+                break;
             case LIAISON__V1__FRAME__KIND_PUBLISH_ACK:
                 for (size_t i = 0; i < f->publish_ack->n_message_ids && n_acked < ACKED_MAX; i++)
                     if (f->publish_ack->message_ids[i].len == LIA_MESSAGE_ID_BYTES)

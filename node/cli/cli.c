@@ -1469,7 +1469,8 @@ static void status_help(void)
     printf("usage: liaison status [--json] [--socket PATH]\n"
            "\n"
            "Shows the node: its id, the broker connection, outbox and inbox positions, the\n"
-           "channels it is a member of, and the account the daemon sees for you.\n"
+           "channels it is a member of, the account the daemon sees for you, and the\n"
+           "authority's revocation list in force (serial, issue time, certificates revoked).\n"
            "\n"
            "  --json        the status as one JSON object\n"
            "  --socket PATH the daemon's control socket\n");
@@ -1719,6 +1720,14 @@ static int cmd_status(struct global *g, int argc, char **argv)
         for (size_t i = 0; i < s->n_channels; i++)
             printf(" %s", s->channels[i]);
         printf("%s\n", s->n_channels ? "" : " (none)");
+        if (s->crl_serial) {
+            char issued[40];
+            fmt_ms(s->crl_issued_at * 1000u, issued, sizeof issued);
+            printf("revocation list   %" PRIu64 " (issued %s, %" PRIu64 " certificate%s revoked)\n",
+                   s->crl_serial, issued, s->crl_revoked, s->crl_revoked == 1 ? "" : "s");
+        } else {
+            printf("revocation list   (none)\n");
+        }
     }
     liaison__v1__control_reply__free_unpacked(rep, NULL);
     return rc;

@@ -739,7 +739,19 @@ static void test_certificates(void **state)
     b = seal1(f, ALICE, &it);
     expect_open(f, BOB, b, "old");
     free(b.data);
-    it = channel_item(f, "case:1", 2, "after revocation");
+    /* The boundary, to the millisecond: created 1 ms before the revocation time opens;
+     * created at it is refused (revoked "at or after"). */
+    it = channel_item(f, "case:1", 2, "just before");
+    it.created_at_ms = now * 1000 - 1;
+    b = seal1(f, ALICE, &it);
+    expect_open(f, BOB, b, "just before");
+    free(b.data);
+    it = channel_item(f, "case:1", 3, "at the revocation time");
+    it.created_at_ms = now * 1000;
+    b = seal1(f, ALICE, &it);
+    expect_refused(f, BOB, b, LIA_ERR_REVOKED);
+    free(b.data);
+    it = channel_item(f, "case:1", 3, "after revocation");
     b = seal1(f, ALICE, &it);
     expect_refused(f, BOB, b, LIA_ERR_REVOKED);
     free(b.data);
