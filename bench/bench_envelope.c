@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "bench_common.h"
 #include "cert.h"
 #include "envelope.h"
 #include "error.h"
@@ -19,17 +20,12 @@
 
 static double cpu_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return bench_cpu_now();
 }
 
 static void check(int rc, const char *what)
 {
-    if (rc != 0) {
-        fprintf(stderr, "bench_envelope: %s: %s\n", what, lia_strerror(rc));
-        exit(1);
-    }
+    bench_check("bench_envelope", rc, what);
 }
 
 static int everyone(void *arg, const char *channel, const char *node)
@@ -43,20 +39,7 @@ static int everyone(void *arg, const char *channel, const char *node)
 static lia_identity_t *node(lia_identity_t *auth, const lia_authority_info *ai, const char *id,
                             uint64_t now, lia_trust_t *trust, lia_cert_info *ci)
 {
-    lia_identity_t *n;
-    uint8_t *req, *cert;
-    size_t rl, cl;
-    lia_cert_info r;
-    const lia_cert_info *stored;
-    check(lia_identity_generate(LIA_SECRET_NODE, id, &n), "generate");
-    check(lia_cert_request_create(n, LIA_ROLE_CONTACT_POINT, "EU", &req, &rl), "request");
-    check(lia_cert_request_parse(req, rl, &r), "request parse");
-    check(lia_cert_issue(auth, &r, now - 60, now + 86400, NULL, &cert, &cl), "issue");
-    check(lia_cert_parse(cert, cl, ai, ci), "cert parse");
-    check(lia_trust_add_cert(trust, cert, cl, &stored), "trust add");
-    free(req);
-    free(cert);
-    return n;
+    return bench_node("bench_envelope", auth, ai, id, now, trust, ci);
 }
 
 int main(int argc, char **argv)

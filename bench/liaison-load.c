@@ -126,8 +126,8 @@ static int make_payload(uint64_t i, uint8_t **out, size_t *len)
     return *out ? 0 : LIA_ERR_NOMEM;
 }
 
-static int cmd_send(const char *sock, const char *channel, char *to, uint64_t count,
-                    uint64_t start, double rate, int connect_ms)
+static int cmd_send(const char *sock, const char *channel, char *to, uint64_t count, uint64_t start,
+                    double rate, int connect_ms)
 {
     lia_ctl_conn_t *c = NULL;
     uint64_t sent = 0, accepted = 0, window = 4096;
@@ -252,8 +252,7 @@ static int cmd_recv(const char *sock, const char *channel, uint64_t count, uint6
         /* The node validated the payload already; a plain decode is enough here. */
         p = liaison__v1__payload__unpack(NULL, rep->message->payload.len,
                                          rep->message->payload.data);
-        if (p &&
-            p->case_alert && p->governance &&
+        if (p && p->case_alert && p->governance &&
             sscanf(p->governance->case_reference, "load-%llu", &idx) == 1 &&
             sscanf(p->case_alert->summary, "sent at %lf", &sent_at) == 1) {
             if (idx < expect)
@@ -290,13 +289,16 @@ done:;
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"socket", required_argument, NULL, 's'},  {"channel", required_argument, NULL, 'c'},
-        {"to", required_argument, NULL, 't'},      {"count", required_argument, NULL, 'n'},
-        {"rate", required_argument, NULL, 'r'},    {"start", required_argument, NULL, 'i'},
-        {"after", required_argument, NULL, 'a'},   {"timeout-ms", required_argument, NULL, 'T'},
-        {"connect-timeout-ms", required_argument, NULL, 'C'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+                                         {"channel", required_argument, NULL, 'c'},
+                                         {"to", required_argument, NULL, 't'},
+                                         {"count", required_argument, NULL, 'n'},
+                                         {"rate", required_argument, NULL, 'r'},
+                                         {"start", required_argument, NULL, 'i'},
+                                         {"after", required_argument, NULL, 'a'},
+                                         {"timeout-ms", required_argument, NULL, 'T'},
+                                         {"connect-timeout-ms", required_argument, NULL, 'C'},
+                                         {NULL, 0, NULL, 0}};
     const char *sock = NULL, *channel = NULL;
     char *to = NULL;
     uint64_t count = 1000, start = 0, after = 0;

@@ -83,6 +83,8 @@ struct node {
     int resync_asked;        /* an early publish was dropped and the node told so */
     int need_chains;         /* send the whole chains of its channels before any delivery */
     uint64_t chains_turn;    /* the turn in which it last got them */
+    uint64_t crl_sent;       /* serial of the revocation list sent on this connection since
+                                its last Hello (0: none yet) */
 };
 
 /* A membership change stored in the open group, to push to these nodes after the commit. */
@@ -101,6 +103,8 @@ struct broker {
     lia_identity_t *id;
     lia_authority_info auth;
     lia_trust_t *trust;
+    uint8_t *crl_buf; /* the revocation list installed in trust, as the authority signed it */
+    size_t crl_len;
     struct node *nodes;
     size_t n_nodes;
     lia_membership_t *reg; /* channels: the owner-signed chains, as stored */
@@ -142,18 +146,25 @@ static struct node *find_node(broker_t *b, const char *id)
 
 /*
  * Reads every *.cert in the certificates directory into a new trust store and node table.
- * Certificates that fail to verify are reported and skipped (they are not enrolled).
+ * Certificates that fail to verify are reported and skipped (they are not enrolled). The
+ * revocation list held (b->crl_buf) carries over; the `crl` file replaces it only if it is
+ * newer (an older or equal file is logged and ignored: the broker never goes back). *crl_out
+ * is a malloc'd copy of the file when it replaced the list held, else NULL.
  */
-static int load_certs(broker_t *b, lia_trust_t **trust_out, struct node **nodes_out,
-                      size_t *n_out)
+static int load_certs(broker_t *b, lia_trust_t **trust_out, struct node **nodes_out, size_t *n_out,
+                      uint8_t **crl_out, size_t *crl_len_out)
 {
     DIR *d = opendir(b->certs_dir);
     struct dirent *de;
     lia_trust_t *t = NULL;
     struct node *nodes = NULL;
     size_t n = 0;
+    uint8_t *crl = NULL;
+    size_t crl_len = 0;
     int rc;
 
+    *crl_out = NULL;
+    *crl_len_out = 0;
     if (!d) {
         log_err_errno("%s: cannot open the certificates directory", b->certs_dir);
         return LIA_ERR_IO;
@@ -193,11 +204,23 @@ static int load_certs(broker_t *b, lia_trust_t **trust_out, struct node **nodes_
         nodes[n].enrolled = 1;
         n++;
     }
+    if (b->crl_buf && (rc = lia_trust_set_crl(t, b->crl_buf, b->crl_len)) != 0) {
+        log_err("the revocation list held no longer verifies: %s", lia_strerror(rc));
+        goto fail;
+    }
     if (b->crl_path) {
-        uint8_t *buf;
-        size_t blen;
-        if ((rc = lia_file_read(b->crl_path, LIA_CRL_MAX_BYTES, 0, &buf, &blen)) != 0 ||
-            ((rc = lia_trust_set_crl(t, buf, blen)), free(buf), rc != 0)) {
+        if ((rc = lia_file_read(b->crl_path, LIA_CRL_MAX_BYTES, 0, &crl, &crl_len)) != 0) {
+            log_err("%s: %s", b->crl_path, lia_strerror(rc));
+            goto fail;
+        }
+        rc = lia_trust_set_crl(t, crl, crl_len);
+        if (rc == LIA_ERR_STALE) {
+            if (crl_len != b->crl_len || memcmp(crl, b->crl_buf, crl_len) != 0)
+                log_warn("%s: not newer than the revocation list held (serial %llu): ignored",
+                         b->crl_path, (unsigned long long)lia_trust_crl_serial(t));
+            free(crl);
+            crl = NULL;
+        } else if (rc != 0) {
             log_err("%s: %s", b->crl_path, lia_strerror(rc));
             goto fail;
         }
@@ -206,11 +229,14 @@ static int load_certs(broker_t *b, lia_trust_t **trust_out, struct node **nodes_
     *trust_out = t;
     *nodes_out = nodes;
     *n_out = n;
+    *crl_out = crl;
+    *crl_len_out = crl_len;
     return 0;
 fail:
     closedir(d);
     lia_trust_destroy(&t);
     free(nodes);
+    free(crl);
     return rc;
 }
 
@@ -286,7 +312,7 @@ int broker_load(const char *path, broker_t **out)
         snprintf(err, sizeof err, "%s: %s", b->authority_path, lia_strerror(rc));
         goto fail;
     }
-    if ((rc = load_certs(b, &b->trust, &b->nodes, &b->n_nodes)) != 0) {
+    if ((rc = load_certs(b, &b->trust, &b->nodes, &b->n_nodes, &b->crl_buf, &b->crl_len)) != 0) {
         snprintf(err, sizeof err, "%s: %s", b->certs_dir, lia_strerror(rc));
         goto fail;
     }
@@ -348,6 +374,7 @@ void broker_destroy(broker_t **p)
     lia_identity_destroy(&b->id);
     lia_config_destroy(&b->cfg);
     free(b->crl_reloaded);
+    free(b->crl_buf);
     free(b);
     *p = NULL;
 }
@@ -412,6 +439,7 @@ static void note_connection(broker_t *b, struct node *n, const lia_peer *peer)
             n->hello = 0;
             n->resync_asked = 0;
         }
+        n->crl_sent = 0; /* the revocation list goes out again, before any delivery */
         if (n->window == 0)
             n->window = (uint32_t)b->max_inflight;
         /* Whatever was pushed on an old connection may be lost with it. */
@@ -931,6 +959,7 @@ static void handle_frame(broker_t *b, const lia_peer *peer, const uint8_t *data,
         n->has_more = 1;
         n->hello = 1;
         n->resync_asked = 0;
+        n->crl_sent = 0; /* right after every Hello, before any delivery (pump) */
         n->need_chains = 1; /* the chains go before any delivery (push_membership) */
         break;
     case LIAISON__V1__FRAME__KIND_MEMBERSHIP_PUBLISH:
@@ -978,12 +1007,41 @@ static void handle_frame(broker_t *b, const lia_peer *peer, const uint8_t *data,
     liaison__v1__frame__free_unpacked(f, NULL);
 }
 
-/* Sends stored deliveries to a connected node while its window allows. */
+/*
+ * Sends the revocation list held to a connected node that has not had it on this connection
+ * (since its last Hello). Returns 0 when the node has it (or there is none), an error when the
+ * frame could not be queued (the node is slow or gone: tried again on the next turn).
+ */
+static int send_crl(broker_t *b, struct node *n)
+{
+    Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
+    Liaison__V1__RevocationUpdate r = LIAISON__V1__REVOCATION_UPDATE__INIT;
+    uint64_t serial = lia_trust_crl_serial(b->trust);
+    int rc;
+
+    if (!b->crl_buf || n->crl_sent == serial)
+        return 0;
+    r.crl = (ProtobufCBinaryData){b->crl_len, b->crl_buf};
+    f.kind_case = LIAISON__V1__FRAME__KIND_REVOCATION;
+    f.revocation = &r;
+    if ((rc = send_frame(b, &n->peer, &f)) != 0)
+        return rc;
+    n->crl_sent = serial;
+    log_info("%s: revocation list %llu sent", n->cert.node_id, (unsigned long long)serial);
+    return 0;
+}
+
+/*
+ * Sends stored deliveries to a connected node while its window allows; the revocation list
+ * first, so that a node never opens a delivery with an older list than the broker's.
+ */
 static void pump(broker_t *b, struct node *n)
 {
     lia_bstore_item items[FETCH_MAX];
     size_t got, want;
 
+    if (n->connected && send_crl(b, n) != 0)
+        return;
     /* Never a delivery before the node holds the chains it may depend on. */
     while (n->connected && !n->need_chains && n->has_more && n->sent - n->acked < n->window) {
         want = n->window - (n->sent - n->acked);
@@ -1062,6 +1120,8 @@ static void reload(broker_t *b)
     int cut = 0;
     char *crl = NULL;
     const char *old_crl = b->crl_path;
+    uint8_t *crl_buf = NULL;
+    size_t crl_len = 0;
 
     log_notice("reloading certificates and the revocation list");
     if (reread_crl_path(b, &crl) != 0) {
@@ -1073,7 +1133,7 @@ static void reload(broker_t *b)
                  old_crl);
     if (crl)
         b->crl_path = crl;
-    if (load_certs(b, &t, &nodes, &n) != 0) {
+    if (load_certs(b, &t, &nodes, &n, &crl_buf, &crl_len) != 0) {
         log_err("reload failed; keeping the previous certificates");
         b->crl_path = old_crl;
         free(crl);
@@ -1099,6 +1159,7 @@ static void reload(broker_t *b)
             nodes[i].resync_asked = old->resync_asked;
             nodes[i].need_chains = old->need_chains;
             nodes[i].chains_turn = old->chains_turn;
+            nodes[i].crl_sent = old->crl_sent;
         }
         if (nodes[i].connected && lia_trust_find(t, nodes[i].cert.node_id,
                                                  nodes[i].cert.sign_key_id, now_ms() / 1000,
@@ -1117,6 +1178,14 @@ static void reload(broker_t *b)
     b->trust = t;
     b->nodes = nodes;
     b->n_nodes = n;
+    if (crl_buf) {
+        /* Newer than the list held: pump sends it to every connected node. */
+        free(b->crl_buf);
+        b->crl_buf = crl_buf;
+        b->crl_len = crl_len;
+        log_notice("revocation list %llu loaded from %s: sending it to every connected node",
+                   (unsigned long long)lia_trust_crl_serial(b->trust), b->crl_path);
+    }
     if (cut) {
         /* Every session is re-established through ZAP, which now refuses the revoked keys. */
         for (size_t i = 0; i < b->n_nodes; i++)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "daemon.h"
 #include "log.h"
 #include "vault.h"
 
@@ -46,6 +47,8 @@ int main(int argc, char **argv)
     }
     if (lia_vault_init() != 0)
         fatal(EX_SOFTWARE, "libsodium failed to initialise");
+    if (lia_daemon_tune_memory() != 0)
+        log_warn("could not tune the memory allocator; running with its defaults");
     if ((status = broker_load(conf, &b)) != EX_OK)
         return status;
     if (check_only) {

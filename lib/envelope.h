@@ -133,6 +133,12 @@ int lia_opener_new(lia_trust_t *trust, const lia_identity_t *me, const char *my_
                    lia_opener_t **out) LIA_WUR;
 void lia_opener_destroy(lia_opener_t **p);
 void lia_opener_set_membership(lia_opener_t *o, lia_member_fn fn, void *arg);
+/*
+ * Replaces the borrowed trust store (a node reloading its certificates); the old one may be
+ * destroyed afterwards. Keys, replay state and verified batch roots are kept: every open
+ * still looks the sender's certificate up in the new store first. NULL is ignored.
+ */
+void lia_opener_set_trust(lia_opener_t *o, lia_trust_t *trust);
 lia_replay_t *lia_opener_replay(lia_opener_t *o);
 
 /*

@@ -50,6 +50,7 @@ static const struct err_info err_table[] = {
             EX_NOPERM},
     [34] = {"fork", "conflicts with the channel's history (fork or broken hash chain)", EX_DATAERR},
     [35] = {"member_state", "membership change does not fit the channel's members", EX_DATAERR},
+    [36] = {"not_assigned", "the officer is not assigned to that channel at this node", EX_NOPERM},
 };
 
 _Static_assert(sizeof(err_table) / sizeof(err_table[0]) == (unsigned)-LIA_ERR__LAST,

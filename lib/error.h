@@ -43,7 +43,8 @@ typedef enum {
     LIA_ERR_NOT_OWNER = -33,     /* membership change not signed by the channel's owner */
     LIA_ERR_FORK = -34,          /* conflicts with the channel's membership history */
     LIA_ERR_MEMBER_STATE = -35,  /* membership change does not fit the channel's members */
-    LIA_ERR__LAST = -36
+    LIA_ERR_NOT_ASSIGNED = -36,  /* officer not assigned to that channel at this node */
+    LIA_ERR__LAST = -37
 } lia_err;
 
 /* Fixed text for an error code; never NULL, also for unknown codes. */

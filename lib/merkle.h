@@ -39,4 +39,30 @@ int lia_merkle_root_from_proof(const uint8_t leaf[LIA_HASH_BYTES], uint32_t inde
                                const uint8_t (*path)[LIA_HASH_BYTES], size_t path_len,
                                uint8_t root[LIA_HASH_BYTES]) __attribute__((warn_unused_result));
 
+/*
+ * The authenticated nodes of one tree whose root the caller has verified (a batch signature):
+ * a receiver proves every further leaf of that batch by walking up only until it meets a node
+ * it already knows, typically one or two hashes instead of one per level. Trees of up to
+ * LIA_MERKLE_KNOWN_MAX_LEAVES leaves; memory about 2 * size * 33 bytes.
+ */
+#define LIA_MERKLE_KNOWN_MAX_LEAVES 4096u
+
+typedef struct lia_merkle_known lia_merkle_known_t;
+
+/* A set holding only the root of a tree of size leaves. LIA_ERR_INVALID for a size out of range. */
+int lia_merkle_known_new(uint32_t size, const uint8_t root[LIA_HASH_BYTES],
+                         lia_merkle_known_t **out) __attribute__((warn_unused_result));
+void lia_merkle_known_destroy(lia_merkle_known_t **p);
+
+/*
+ * Proves that leaf sits at position index of the known tree, using the proof's path exactly
+ * as lia_merkle_root_from_proof would (the same RFC 9162 walk and the same refusals), but
+ * stopping at the first node already known. On success the nodes this proof established
+ * become known. LIA_ERR_PROOF if the walk meets a known node (or the root) with another hash,
+ * or the proof is inconsistent; the set is then unchanged.
+ */
+int lia_merkle_known_prove(lia_merkle_known_t *k, const uint8_t leaf[LIA_HASH_BYTES],
+                           uint32_t index, const uint8_t (*path)[LIA_HASH_BYTES], size_t path_len)
+    __attribute__((warn_unused_result));
+
 #endif

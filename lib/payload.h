@@ -66,7 +66,8 @@ int lia_payload_decode(const uint8_t *buf, size_t len, Liaison__V1__Payload **ou
  */
 int lia_payload_validate(const Liaison__V1__Payload *p);
 
-/* Frees a payload returned by lia_payload_decode and sets *p to NULL. Accepts p == NULL and
+/* Frees a payload returned by lia_payload_decode(_ex) and sets *p to NULL (such a payload lives
+ * in the decoder's arena: never liaison__v1__payload__free_unpacked). Accepts p == NULL and
  * *p == NULL. */
 void lia_payload_free(Liaison__V1__Payload **p);
 

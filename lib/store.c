@@ -36,6 +36,13 @@
  * and state values are encrypted at rest with the storage key (XChaCha20-Poly1305, fresh random
  * nonce stored beside the ciphertext) under associated data that binds every stored field of
  * the row, so that a row cannot be altered or moved without LIA_ERR_DECRYPT.
+ *
+ * Hub index (lia_nstore_hub_*, a node in the hub role): hub_terms(token, delivery_seq), created
+ * on demand by lia_nstore_hub_enable, maps keyed tokens of normalised entity terms (never the
+ * terms: lia_symkey_index_token under the storage key) to inbox rows, and meta "hub_indexed" is
+ * the highest delivery indexed. The caller indexes a message in the group that stores it, so
+ * the index and the inbox commit together. A search joins the first token's primary-key range
+ * with the inbox and probes the other tokens; sender, channel and time filter on inbox columns.
  */
 #define _GNU_SOURCE
 #include "store.h"
@@ -1299,11 +1306,18 @@ static const char nstore_schema[] =
     "CREATE TABLE state(key TEXT PRIMARY KEY, nonce BLOB NOT NULL, value BLOB NOT NULL)"
     " WITHOUT ROWID;";
 
+/* Statements of the hub index, prepared by lia_nstore_hub_enable (the table may not exist
+ * before). */
+enum { H_ADD, H_MARK, H_SEARCH_SCAN, H_SEARCH_TERMS, H_COUNT };
+
 struct lia_nstore {
     struct sdb d;
     const lia_symkey_t *key; /* borrowed storage key */
     uint64_t cursor;         /* including the open group */
     uint64_t c_cursor;       /* durable */
+
+    /* Hub index statements: NULL until lia_nstore_hub_enable. */
+    sqlite3_stmt *hub_st[H_COUNT];
 };
 
 /* Associated data of an inbox payload: every stored field of the row, so that none can be
@@ -1405,6 +1419,9 @@ void lia_nstore_close(lia_nstore_t **p)
 {
     if (!p || !*p)
         return;
+    /* The hub statements are not in the sdb's table: finalized first, or close would fail. */
+    for (size_t i = 0; i < H_COUNT; i++)
+        (void)sqlite3_finalize((*p)->hub_st[i]);
     sdb_close(&(*p)->d);
     free(*p);
     *p = NULL;
@@ -2053,5 +2070,238 @@ int lia_nstore_state_list(lia_nstore_t *s, const char *prefix, lia_nstore_kv **o
 fail:
     st_reset(st);
     lia_nstore_kv_free(kv, count);
+    return rc;
+}
+
+/* ---------------- hub index ---------------- */
+
+#define HUB_META_KEY "hub_indexed"
+#define HUB_COLS                                                                                   \
+    "i.delivery_seq, i.sender, i.channel, i.sender_seq, i.created_at_ms, i.received_at_ms,"        \
+    " i.message_id, i.nonce, i.payload"
+/* ?3 sender, ?4 channel, ?5 since, ?6 until: NULL (unbound) means "any". */
+#define HUB_FILTERS                                                                                \
+    " AND i.refused_reason IS NULL AND (?3 IS NULL OR i.sender = ?3)"                              \
+    " AND (?4 IS NULL OR i.channel = ?4) AND (?5 IS NULL OR i.created_at_ms >= ?5)"                \
+    " AND (?6 IS NULL OR i.created_at_ms < ?6)"
+#define HUB_ALSO(n)                                                                                \
+    " AND (?" #n " IS NULL OR EXISTS (SELECT 1 FROM hub_terms x WHERE x.token = ?" #n              \
+    " AND x.delivery_seq = i.delivery_seq))"
+#define HUB_FIRST_TOKEN 7 /* parameters ?7..?14 hold the query's tokens */
+
+static const char hub_schema[] =
+    "CREATE TABLE IF NOT EXISTS hub_terms(token BLOB NOT NULL, delivery_seq INTEGER NOT NULL,"
+    " PRIMARY KEY(token, delivery_seq)) WITHOUT ROWID";
+
+static const char *const hub_sql[H_COUNT] = {
+    [H_ADD] = "INSERT INTO hub_terms(token, delivery_seq) VALUES(?1, ?2) ON CONFLICT DO NOTHING",
+    [H_MARK] = "INSERT INTO meta(key, value) VALUES('" HUB_META_KEY "', ?1)"
+               " ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+    /* No term: walk the inbox in delivery order. */
+    [H_SEARCH_SCAN] = "SELECT " HUB_COLS " FROM inbox i WHERE i.delivery_seq > ?1" HUB_FILTERS
+                      " ORDER BY i.delivery_seq LIMIT ?2",
+    /* Terms: the first one drives (a range of the primary key), the others are probed. */
+    [H_SEARCH_TERMS] = "SELECT " HUB_COLS " FROM hub_terms h JOIN inbox i"
+                       " ON i.delivery_seq = h.delivery_seq"
+                       " WHERE h.token = ?7 AND h.delivery_seq > ?1" HUB_FILTERS HUB_ALSO(8)
+                           HUB_ALSO(9) HUB_ALSO(10) HUB_ALSO(11) HUB_ALSO(12) HUB_ALSO(13)
+                               HUB_ALSO(14) " ORDER BY h.delivery_seq LIMIT ?2",
+};
+
+_Static_assert(HUB_FIRST_TOKEN + LIA_HUB_QUERY_TERMS_MAX - 1 == 14,
+               "one parameter per query token in H_SEARCH_TERMS");
+
+/* Creates hub_terms if missing (its own implicit transaction, durable like any commit) and
+ * prepares the index statements once. Refused inside a group (LIA_ERR_INVALID). */
+int lia_nstore_hub_enable(lia_nstore_t *s)
+{
+    int rc, src;
+
+    if (!s)
+        return LIA_ERR_INVALID;
+    if ((rc = sdb_ready(&s->d, 0)) != 0)
+        return rc;
+    if (s->d.in_group)
+        return LIA_ERR_INVALID;
+    if (s->hub_st[0])
+        return 0;
+    if ((rc = sdb_exec_sql(&s->d, hub_schema, "create hub index")) != 0) {
+        s->d.failed = 1;
+        return rc;
+    }
+    for (size_t i = 0; i < H_COUNT; i++) {
+        src = sqlite3_prepare_v3(s->d.db, hub_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->hub_st[i],
+                                 NULL);
+        if (src != SQLITE_OK) {
+            log_err("%s: prepare \"%s\": %s", s->d.what, hub_sql[i], sqlite3_errmsg(s->d.db));
+            for (size_t j = 0; j <= i; j++) {
+                (void)sqlite3_finalize(s->hub_st[j]);
+                s->hub_st[j] = NULL;
+            }
+            return LIA_ERR_STORAGE;
+        }
+    }
+    return 0;
+}
+
+/* The token of one term: lia_symkey_index_token(storage key, u8(kind) || text). */
+static int hub_token(const lia_nstore_t *s, const lia_nstore_term *t,
+                     uint8_t out[LIA_INDEX_TOKEN_BYTES])
+{
+    uint8_t msg[1 + LIA_HUB_TERM_MAX];
+
+    if (!t || !t->text || t->kind < 1 || t->kind > LIA_HUB_KIND_MAX || t->len == 0 ||
+        t->len > LIA_HUB_TERM_MAX)
+        return LIA_ERR_INVALID;
+    msg[0] = (uint8_t)t->kind;
+    memcpy(msg + 1, t->text, t->len);
+    int rc = lia_symkey_index_token(s->key, msg, 1 + t->len, out);
+    sodium_memzero(msg, 1 + t->len);
+    return rc;
+}
+
+/*
+ * In a group: one row per distinct token of the message, then the watermark. The terms are
+ * checked (kind, length) before anything is written; a bad term is LIA_ERR_INVALID and leaves
+ * the rows of the terms before it in the group (the caller fails the group).
+ */
+int lia_nstore_hub_add(lia_nstore_t *s, uint64_t delivery_seq, const lia_nstore_term *terms,
+                       size_t n)
+{
+    uint8_t tok[LIA_INDEX_TOKEN_BYTES];
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!s)
+        return LIA_ERR_INVALID;
+    if ((rc = sdb_ready(&s->d, 1)) != 0)
+        return rc;
+    if (!s->hub_st[0] || delivery_seq == 0 || delivery_seq > INT64_MAX || (!terms && n))
+        return LIA_ERR_INVALID;
+    st = s->hub_st[H_ADD];
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = hub_token(s, &terms[i], tok)) != 0)
+            return rc;
+        rc = st_bound(&s->d, st, bind_blob(st, 1, tok, sizeof tok) | bind_u64(st, 2, delivery_seq),
+                      "hub add");
+        if (rc == 0)
+            rc = st_exec(&s->d, st, "hub add");
+        if (rc != 0)
+            return rc;
+    }
+    st = s->hub_st[H_MARK];
+    rc = st_bound(&s->d, st, bind_u64(st, 1, delivery_seq), "hub mark");
+    if (rc == 0)
+        rc = st_exec(&s->d, st, "hub mark");
+    return rc;
+}
+
+/* Reads the watermark from meta (as this handle sees it, its open group included). */
+int lia_nstore_hub_indexed(lia_nstore_t *s, uint64_t *upto)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!s || !upto)
+        return LIA_ERR_INVALID;
+    *upto = 0;
+    if ((rc = sdb_ready(&s->d, 0)) != 0)
+        return rc;
+    st = s->d.st[N_META_GET];
+    if ((rc = st_bound(&s->d, st, sqlite3_bind_text(st, 1, HUB_META_KEY, -1, SQLITE_STATIC),
+                       "hub watermark")) != 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (col_u64(st, 0, upto) != 0) {
+            st_reset(st);
+            return LIA_ERR_DECODE;
+        }
+        rc = sqlite3_step(st); /* the key is unique: SQLITE_DONE */
+    }
+    if (rc != SQLITE_DONE) {
+        rc = sdb_fail(&s->d, rc, "hub watermark");
+        st_reset(st);
+        return rc;
+    }
+    st_reset(st);
+    return 0;
+}
+
+/* Appends the token of t to q (the store's key makes it; nothing is written). */
+int lia_nstore_hub_query_add(lia_nstore_t *s, lia_nstore_hub_query *q, const lia_nstore_term *t)
+{
+    int rc;
+
+    if (!s || !q || q->n_tokens > LIA_HUB_QUERY_TERMS_MAX)
+        return LIA_ERR_INVALID;
+    if (q->n_tokens == LIA_HUB_QUERY_TERMS_MAX)
+        return LIA_ERR_LIMIT;
+    if ((rc = hub_token(s, t, q->tokens[q->n_tokens])) != 0)
+        return rc;
+    q->n_tokens++;
+    return 0;
+}
+
+/*
+ * Runs q: H_SEARCH_TERMS when it has tokens (a primary-key range of the first token, the
+ * others probed per row), H_SEARCH_SCAN otherwise; both apply the column filters in SQL.
+ * Rows are read and decrypted as by lia_nstore_inbox_list (a row that fails to decrypt fails
+ * the call and returns nothing).
+ */
+int lia_nstore_hub_search(lia_nstore_t *s, const lia_nstore_hub_query *q, uint64_t after,
+                          size_t max, lia_nstore_msg *out, size_t *n)
+{
+    sqlite3_stmt *st;
+    size_t got = 0, sl, cl;
+    int rc, src, brc;
+
+    if (!n)
+        return LIA_ERR_INVALID;
+    *n = 0;
+    if (!s || !q || (!out && max) || q->n_tokens > LIA_HUB_QUERY_TERMS_MAX)
+        return LIA_ERR_INVALID;
+    if ((rc = sdb_ready(&s->d, 0)) != 0 || max == 0)
+        return rc;
+    if (!s->hub_st[0])
+        return LIA_ERR_INVALID;
+    sl = strnlen(q->sender, sizeof q->sender);
+    cl = strnlen(q->channel, sizeof q->channel);
+    if (sl > LIA_NODE_ID_MAX || cl > LIA_CHANNEL_MAX || q->since_ms > INT64_MAX ||
+        q->until_ms > INT64_MAX || after > INT64_MAX)
+        return LIA_ERR_INVALID;
+    if (max > INT64_MAX)
+        max = INT64_MAX;
+    st = s->hub_st[q->n_tokens ? H_SEARCH_TERMS : H_SEARCH_SCAN];
+    brc = bind_u64(st, 1, after) | bind_u64(st, 2, max);
+    if (sl)
+        brc |= sqlite3_bind_text(st, 3, q->sender, (int)sl, SQLITE_STATIC);
+    if (q->by_channel)
+        brc |= sqlite3_bind_text(st, 4, q->channel, (int)cl, SQLITE_STATIC);
+    if (q->since_ms)
+        brc |= bind_u64(st, 5, q->since_ms);
+    if (q->until_ms)
+        brc |= bind_u64(st, 6, q->until_ms);
+    for (size_t i = 0; i < q->n_tokens; i++)
+        brc |= bind_blob(st, HUB_FIRST_TOKEN + (int)i, q->tokens[i], LIA_INDEX_TOKEN_BYTES);
+    if ((rc = st_bound(&s->d, st, brc, "hub search")) != 0)
+        return rc;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (got == max)
+            break;
+        if ((rc = inbox_row(s, st, &out[got])) != 0)
+            goto fail;
+        got++;
+    }
+    if (src != SQLITE_ROW && src != SQLITE_DONE) {
+        rc = sdb_fail(&s->d, src, "hub search");
+        goto fail;
+    }
+    st_reset(st);
+    *n = got;
+    return 0;
+fail:
+    st_reset(st);
+    lia_nstore_msgs_free(out, got);
     return rc;
 }

@@ -174,4 +174,70 @@ int lia_nstore_state_list(lia_nstore_t *s, const char *prefix, lia_nstore_kv **o
                           size_t *n) LIA_WUR;
 void lia_nstore_kv_free(lia_nstore_kv *kv, size_t n);
 
+/* ---------------- hub index (node store) ---------------- */
+
+/*
+ * A hub keeps a search index of the messages in its inbox (lib/hub.c decides which terms of a
+ * payload are indexed and how they are normalised). Terms are never stored in clear: each
+ * (kind, normalised term) becomes a token, BLAKE2b-256 keyed with a subkey of the storage key
+ * (lia_symkey_index_token), and the table hub_terms(token, delivery_seq) maps tokens to
+ * deliveries. A search therefore finds exact (normalised) values only: no substring, prefix
+ * or fuzzy match. The table, its statements and the watermark (meta "hub_indexed": every
+ * message up to that delivery is indexed) exist once lia_nstore_hub_enable ran.
+ */
+
+/* Kinds of indexed terms; part of every token, so equal text of two kinds never matches. */
+typedef enum {
+    LIA_HUB_CASE = 1,     /* case reference, or request id of an information exchange */
+    LIA_HUB_PERSON = 2,   /* a person's names and aliases */
+    LIA_HUB_DOCUMENT = 3, /* document number */
+    LIA_HUB_VEHICLE = 4,  /* registration plate or VIN */
+    LIA_HUB_PLACE = 5,    /* a place (name or country code) on a route */
+    LIA_HUB_OFFICER = 6,  /* the accountable officer named in the payload */
+    LIA_HUB_KIND_MAX = 6
+} lia_hub_kind;
+
+#define LIA_HUB_TERM_MAX        1024 /* bytes of one normalised term */
+#define LIA_HUB_QUERY_TERMS_MAX 8    /* terms in one query (all must match) */
+
+typedef struct {
+    lia_hub_kind kind;
+    const char *text; /* normalised (lia_hub_normalise), not NUL-terminated necessarily */
+    size_t len;       /* 1..LIA_HUB_TERM_MAX */
+} lia_nstore_term;
+
+/* A search: every condition given must hold. */
+typedef struct {
+    uint8_t tokens[LIA_HUB_QUERY_TERMS_MAX][LIA_INDEX_TOKEN_BYTES]; /* lia_nstore_hub_query_add */
+    size_t n_tokens;
+    char sender[LIA_NODE_ID_MAX + 1];  /* "" = any sender */
+    char channel[LIA_CHANNEL_MAX + 1]; /* with by_channel: this channel ("" = direct messages) */
+    int by_channel;
+    uint64_t since_ms; /* created_at_ms >= since_ms (0: no lower bound) */
+    uint64_t until_ms; /* created_at_ms < until_ms (0: no upper bound) */
+} lia_nstore_hub_query;
+
+/* Creates the index table if missing and prepares its statements (idempotent; outside a
+ * group). */
+int lia_nstore_hub_enable(lia_nstore_t *s) LIA_WUR;
+
+/* In a group: indexes the n terms of the stored message delivery_seq (duplicates ignored) and
+ * moves the watermark up to delivery_seq (n may be 0: "nothing to index, but done"). */
+int lia_nstore_hub_add(lia_nstore_t *s, uint64_t delivery_seq, const lia_nstore_term *terms,
+                       size_t n) LIA_WUR;
+
+/* The watermark: every inbox message up to *upto is indexed (0 if never). */
+int lia_nstore_hub_indexed(lia_nstore_t *s, uint64_t *upto) LIA_WUR;
+
+/* Adds one term to a query as its token (LIA_ERR_LIMIT beyond LIA_HUB_QUERY_TERMS_MAX). */
+int lia_nstore_hub_query_add(lia_nstore_t *s, lia_nstore_hub_query *q,
+                             const lia_nstore_term *t) LIA_WUR;
+
+/*
+ * Up to max stored messages with delivery_seq > after that match q, in delivery order; like
+ * lia_nstore_inbox_list otherwise (payloads decrypted, owned by the caller).
+ */
+int lia_nstore_hub_search(lia_nstore_t *s, const lia_nstore_hub_query *q, uint64_t after,
+                          size_t max, lia_nstore_msg *out, size_t *n) LIA_WUR;
+
 #endif

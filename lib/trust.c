@@ -100,28 +100,62 @@ fail:
     return rc;
 }
 
-int lia_trust_set_crl(lia_trust_t *t, const uint8_t *buf, size_t len)
+int lia_trust_update_crl(lia_trust_t *t, const uint8_t *buf, size_t len, size_t *newly,
+                         lia_trust_revoked_fn fn, void *arg)
 {
-    lia_crl_t *crl = NULL;
+    lia_crl_t *crl = NULL, *old;
+    size_t count = 0;
     int rc;
 
+    if (newly)
+        *newly = 0;
     if ((rc = lia_crl_parse(buf, len, &t->auth, &crl)) != 0)
         goto fail;
-    if (t->crl && lia_crl_serial(crl) <= lia_crl_serial(t->crl)) {
+    /* Newer means a higher serial, and not issued before the list held: a list signed earlier
+     * under a higher serial can only come from a confused authority clock; refusing it keeps
+     * "newer" one notion instead of two. */
+    if (t->crl && (lia_crl_serial(crl) <= lia_crl_serial(t->crl) ||
+                   lia_crl_issued_at(crl) < lia_crl_issued_at(t->crl))) {
         rc = LIA_ERR_STALE;
         goto fail;
     }
-    lia_crl_destroy(&t->crl);
+    for (size_t i = 0; i < lia_crl_count(crl); i++) {
+        lia_crl_entry_info e;
+        uint64_t when;
+        if (lia_crl_entry(crl, i, &e) == 0 && !(t->crl && lia_crl_lookup(t->crl, e.serial, &when)))
+            count++;
+    }
+    /* Installed; the previous list is kept until the new entries were reported against it. */
+    old = t->crl;
     t->crl = crl;
+    for (size_t i = 0; fn && count && i < lia_crl_count(crl); i++) {
+        lia_crl_entry_info e;
+        uint64_t when;
+        if (lia_crl_entry(crl, i, &e) == 0 && !(old && lia_crl_lookup(old, e.serial, &when)))
+            fn(arg, &e);
+    }
+    lia_crl_destroy(&old);
+    if (newly)
+        *newly = count;
     return 0;
 fail:
     lia_crl_destroy(&crl);
     return rc;
 }
 
+int lia_trust_set_crl(lia_trust_t *t, const uint8_t *buf, size_t len)
+{
+    return lia_trust_update_crl(t, buf, len, NULL, NULL, NULL);
+}
+
 uint64_t lia_trust_crl_serial(const lia_trust_t *t)
 {
     return t->crl ? lia_crl_serial(t->crl) : 0;
+}
+
+const lia_crl_t *lia_trust_crl(const lia_trust_t *t)
+{
+    return t->crl;
 }
 
 /* 1 if c is revoked at time at: listed with revoked_at <= at. */
@@ -165,8 +199,10 @@ int lia_trust_find(const lia_trust_t *t, const char *node_id,
     return rc;
 }
 
-int lia_trust_find_current(const lia_trust_t *t, const char *node_id, uint64_t at,
-                           const lia_cert_info **out)
+/* The best certificate of node_id valid at at: not revoked at at (any_listing: not listed at
+ * all), with the latest not_after. */
+static int find_best(const lia_trust_t *t, const char *node_id, uint64_t at, int any_listing,
+                     const lia_cert_info **out)
 {
     const lia_cert_info *best = NULL;
     int rc = LIA_ERR_UNKNOWN_SENDER;
@@ -174,9 +210,11 @@ int lia_trust_find_current(const lia_trust_t *t, const char *node_id, uint64_t a
     *out = NULL;
     for (size_t i = 0; i < t->n; i++) {
         const lia_cert_info *c = t->certs[i];
+        uint64_t when;
         if (strcmp(c->node_id, node_id) != 0)
             continue;
-        if (revoked_at_time(t, c, at)) {
+        if (any_listing ? t->crl && lia_crl_lookup(t->crl, c->serial, &when)
+                        : revoked_at_time(t, c, at)) {
             rc = LIA_ERR_REVOKED;
             continue;
         }
@@ -192,4 +230,16 @@ int lia_trust_find_current(const lia_trust_t *t, const char *node_id, uint64_t a
         return rc;
     *out = best;
     return 0;
+}
+
+int lia_trust_find_current(const lia_trust_t *t, const char *node_id, uint64_t at,
+                           const lia_cert_info **out)
+{
+    return find_best(t, node_id, at, 0, out);
+}
+
+int lia_trust_find_grantee(const lia_trust_t *t, const char *node_id, uint64_t at,
+                           const lia_cert_info **out)
+{
+    return find_best(t, node_id, at, 1, out);
 }

@@ -14,15 +14,19 @@
 
 #include "liaison/v1/identity.pb-c.h"
 
-#define SECRET_FILE_MAX  4096
-#define SIGN_SK_BYTES    64
-#define ENC_SK_BYTES     32
+#define SECRET_FILE_MAX    4096
+#define SIGN_SK_BYTES      64
+#define ENC_SK_BYTES       32
 #define TRANSPORT_SK_BYTES 32
-#define SEC_BYTES        (SIGN_SK_BYTES + ENC_SK_BYTES + TRANSPORT_SK_BYTES)
-#define NAME_MAX_BYTES   128
-#define KDF_SALT_BYTES   16
+#define SEC_BYTES          (SIGN_SK_BYTES + ENC_SK_BYTES + TRANSPORT_SK_BYTES)
+/* Guarded scratch for key agreement (shared secret, key-encryption key), allocated with the
+ * keys: a sodium_malloc per wrap or unwrap costs several system calls and page faults, which
+ * dominated the cost of a key grant to many members (bench/bench_epoch). Wiped after each use. */
+#define SCRATCH_BYTES  (crypto_scalarmult_BYTES + LIA_SYMKEY_BYTES)
+#define NAME_MAX_BYTES 128
+#define KDF_SALT_BYTES 16
 
-static const char wrap_label[] = "liaison.v1.wrap";        /* hashed with its NUL */
+static const char wrap_label[] = "liaison.v1.wrap"; /* hashed with its NUL */
 static const char secretfile_label[] = "liaison.v1.secretfile";
 
 struct lia_identity {
@@ -31,7 +35,7 @@ struct lia_identity {
     uint8_t sign_pk[32];
     uint8_t enc_pk[32];
     uint8_t transport_pk[32];
-    uint8_t *sec; /* sodium_malloc: sign_sk(64) | enc_sk(32) | transport_sk(32) */
+    uint8_t *sec; /* sodium_malloc: sign_sk(64) | enc_sk(32) | transport_sk(32) | scratch */
 };
 
 struct lia_symkey {
@@ -40,12 +44,13 @@ struct lia_symkey {
 
 struct lia_wrapper {
     uint8_t pk[32];
-    uint8_t *sk; /* sodium_malloc(32) */
+    uint8_t *sk; /* sodium_malloc: sk(32) | scratch */
 };
 
 #define SIGN_SK(id)      ((id)->sec)
 #define ENC_SK(id)       ((id)->sec + SIGN_SK_BYTES)
 #define TRANSPORT_SK(id) ((id)->sec + SIGN_SK_BYTES + ENC_SK_BYTES)
+#define ID_SCRATCH(id)   ((id)->sec + SEC_BYTES)
 
 /* protobuf-c allocator that keeps decoded secret bundles in guarded memory. */
 static void *secure_alloc(void *data, size_t size)
@@ -77,12 +82,12 @@ static lia_identity_t *identity_alloc(lia_secret_kind kind, const char *name)
     id = calloc(1, sizeof *id);
     if (!id)
         return NULL;
-    id->sec = sodium_malloc(SEC_BYTES);
+    id->sec = sodium_malloc(SEC_BYTES + SCRATCH_BYTES);
     if (!id->sec) {
         free(id);
         return NULL;
     }
-    sodium_memzero(id->sec, SEC_BYTES);
+    sodium_memzero(id->sec, SEC_BYTES + SCRATCH_BYTES);
     id->kind = kind;
     memcpy(id->name, name, n);
     return id;
@@ -368,7 +373,7 @@ int lia_identity_load(const char *path, lia_secret_kind wanted, const char *pass
         if (file->nonce.len != 0)
             goto fail;
         bundle = liaison__v1__secret_bundle__unpack(&secure_allocator, file->bundle.len,
-                                                   file->bundle.data);
+                                                    file->bundle.data);
     }
     rc = LIA_ERR_DECODE;
     if (!bundle)
@@ -395,15 +400,18 @@ int lia_identity_sign(const lia_identity_t *id, const uint8_t *msg, size_t len,
  * kek = BLAKE2b-256(key = X25519(a, B), msg = "liaison.v1.wrap\0" || eph_pk || recipient_pk).
  * Fails on a low-order recipient key (all-zero shared secret).
  */
+/*
+ * kek = BLAKE2b-256(key = X25519(sk, peer_pk), label || eph_pk || recipient_pk), through the
+ * caller's guarded scratch (SCRATCH_BYTES): the shared secret is wiped before returning, the
+ * kek (at scratch + crypto_scalarmult_BYTES) is the caller's to wipe.
+ */
 static int wrap_kek(const uint8_t *sk, const uint8_t peer_pk[32], const uint8_t eph_pk[32],
-                    const uint8_t recipient_pk[32], uint8_t *kek)
+                    const uint8_t recipient_pk[32], uint8_t *scratch)
 {
     crypto_generichash_state st;
-    uint8_t *shared = sodium_malloc(crypto_scalarmult_BYTES);
+    uint8_t *shared = scratch, *kek = scratch + crypto_scalarmult_BYTES;
     int rc = LIA_ERR_CRYPTO;
 
-    if (!shared)
-        return LIA_ERR_NOMEM;
     if (crypto_scalarmult(shared, sk, peer_pk) != 0)
         goto fail;
     if (crypto_generichash_init(&st, shared, crypto_scalarmult_BYTES, LIA_SYMKEY_BYTES) != 0 ||
@@ -415,33 +423,29 @@ static int wrap_kek(const uint8_t *sk, const uint8_t peer_pk[32], const uint8_t 
     rc = 0;
 fail:
     sodium_memzero(&st, sizeof st);
-    sodium_free(shared);
+    sodium_memzero(shared, crypto_scalarmult_BYTES);
     return rc;
 }
 
 static const uint8_t zero_nonce[LIA_NONCE_BYTES];
 
 int lia_identity_unwrap(const lia_identity_t *id, const uint8_t eph_pk[32], const uint8_t *ad,
-                        size_t ad_len, const uint8_t wrapped[LIA_WRAPPED_BYTES],
-                        lia_symkey_t **out)
+                        size_t ad_len, const uint8_t wrapped[LIA_WRAPPED_BYTES], lia_symkey_t **out)
 {
-    uint8_t *kek = NULL;
+    uint8_t *kek = ID_SCRATCH(id) + crypto_scalarmult_BYTES;
     lia_symkey_t *k = NULL;
     int rc;
 
     *out = NULL;
     if (id->kind != LIA_SECRET_NODE)
         return LIA_ERR_INVALID;
-    kek = sodium_malloc(LIA_SYMKEY_BYTES);
-    if (!kek)
-        return LIA_ERR_NOMEM;
-    if ((rc = wrap_kek(ENC_SK(id), eph_pk, eph_pk, id->enc_pk, kek)) != 0)
+    if ((rc = wrap_kek(ENC_SK(id), eph_pk, eph_pk, id->enc_pk, ID_SCRATCH(id))) != 0)
         goto fail;
     if ((rc = lia_symkey_generate(&k)) != 0)
         goto fail;
     /* The kek is unique to (ephemeral key, recipient), so a fixed nonce is never reused. */
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(k->k, NULL, NULL, wrapped, LIA_WRAPPED_BYTES,
-                                                   ad, ad_len, zero_nonce, kek) != 0) {
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(k->k, NULL, NULL, wrapped, LIA_WRAPPED_BYTES, ad,
+                                                   ad_len, zero_nonce, kek) != 0) {
         rc = LIA_ERR_DECRYPT;
         goto fail;
     }
@@ -449,7 +453,7 @@ int lia_identity_unwrap(const lia_identity_t *id, const uint8_t eph_pk[32], cons
     k = NULL;
 fail:
     lia_symkey_destroy(&k);
-    sodium_free(kek);
+    sodium_memzero(kek, LIA_SYMKEY_BYTES);
     return rc;
 }
 
@@ -510,8 +514,8 @@ int lia_symkey_encrypt(const lia_symkey_t *key, const uint8_t nonce[LIA_NONCE_BY
                        const uint8_t *ad, size_t ad_len, const uint8_t *pt, size_t pt_len,
                        uint8_t *ct)
 {
-    return crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, pt, pt_len, ad, ad_len, NULL,
-                                                      nonce, key->k) == 0
+    return crypto_aead_xchacha20poly1305_ietf_encrypt(ct, NULL, pt, pt_len, ad, ad_len, NULL, nonce,
+                                                      key->k) == 0
                ? 0
                : LIA_ERR_CRYPTO;
 }
@@ -522,8 +526,8 @@ int lia_symkey_decrypt(const lia_symkey_t *key, const uint8_t nonce[LIA_NONCE_BY
 {
     if (ct_len < LIA_AEAD_TAG_BYTES)
         return LIA_ERR_DECRYPT;
-    return crypto_aead_xchacha20poly1305_ietf_decrypt(pt, NULL, NULL, ct, ct_len, ad, ad_len,
-                                                      nonce, key->k) == 0
+    return crypto_aead_xchacha20poly1305_ietf_decrypt(pt, NULL, NULL, ct, ct_len, ad, ad_len, nonce,
+                                                      key->k) == 0
                ? 0
                : LIA_ERR_DECRYPT;
 }
@@ -565,7 +569,7 @@ int lia_wrapper_new(lia_wrapper_t **out)
     *out = NULL;
     if (!w)
         return LIA_ERR_NOMEM;
-    w->sk = sodium_malloc(32);
+    w->sk = sodium_malloc(32 + SCRATCH_BYTES);
     if (!w->sk) {
         free(w);
         return LIA_ERR_NOMEM;
@@ -587,16 +591,14 @@ int lia_wrapper_wrap(const lia_wrapper_t *w, const lia_symkey_t *key,
                      const uint8_t recipient_pk[32], const uint8_t *ad, size_t ad_len,
                      uint8_t out[LIA_WRAPPED_BYTES])
 {
-    uint8_t *kek = sodium_malloc(LIA_SYMKEY_BYTES);
+    uint8_t *scratch = w->sk + 32, *kek = scratch + crypto_scalarmult_BYTES;
     int rc;
 
-    if (!kek)
-        return LIA_ERR_NOMEM;
-    if ((rc = wrap_kek(w->sk, recipient_pk, w->pk, recipient_pk, kek)) == 0 &&
-        crypto_aead_xchacha20poly1305_ietf_encrypt(out, NULL, key->k, LIA_SYMKEY_BYTES, ad,
-                                                   ad_len, NULL, zero_nonce, kek) != 0)
+    if ((rc = wrap_kek(w->sk, recipient_pk, w->pk, recipient_pk, scratch)) == 0 &&
+        crypto_aead_xchacha20poly1305_ietf_encrypt(out, NULL, key->k, LIA_SYMKEY_BYTES, ad, ad_len,
+                                                   NULL, zero_nonce, kek) != 0)
         rc = LIA_ERR_CRYPTO;
-    sodium_free(kek);
+    sodium_memzero(kek, LIA_SYMKEY_BYTES);
     return rc;
 }
 
@@ -607,4 +609,23 @@ void lia_wrapper_destroy(lia_wrapper_t **p)
     sodium_free((*p)->sk);
     free(*p);
     *p = NULL;
+}
+
+/* Keyed BLAKE2b under a subkey of key (see vault.h); the subkey lives on the stack only for
+ * the call and is wiped. */
+int lia_symkey_index_token(const lia_symkey_t *key, const uint8_t *msg, size_t len,
+                           uint8_t out[LIA_INDEX_TOKEN_BYTES])
+{
+    static const char label[] = "liaison.v1.index-key";
+    uint8_t sub[crypto_generichash_KEYBYTES];
+    int rc = 0;
+
+    if (!key || !key->k || !out || (!msg && len))
+        return LIA_ERR_INVALID;
+    if (crypto_generichash(sub, sizeof sub, (const uint8_t *)label, sizeof label, key->k,
+                           LIA_SYMKEY_BYTES) != 0 ||
+        crypto_generichash(out, LIA_INDEX_TOKEN_BYTES, msg, len, sub, sizeof sub) != 0)
+        rc = LIA_ERR_CRYPTO;
+    sodium_memzero(sub, sizeof sub);
+    return rc;
 }

@@ -15,14 +15,14 @@
 
 #define LIA_WUR __attribute__((warn_unused_result))
 
-#define LIA_SIGN_PK_BYTES  32
+#define LIA_SIGN_PK_BYTES   32
 #define LIA_SIGNATURE_BYTES 64
-#define LIA_ENC_PK_BYTES   32
-#define LIA_CURVE_PK_BYTES 32
-#define LIA_SYMKEY_BYTES   32
-#define LIA_NONCE_BYTES    24
-#define LIA_AEAD_TAG_BYTES 16
-#define LIA_WRAPPED_BYTES  (LIA_SYMKEY_BYTES + LIA_AEAD_TAG_BYTES)
+#define LIA_ENC_PK_BYTES    32
+#define LIA_CURVE_PK_BYTES  32
+#define LIA_SYMKEY_BYTES    32
+#define LIA_NONCE_BYTES     24
+#define LIA_AEAD_TAG_BYTES  16
+#define LIA_WRAPPED_BYTES   (LIA_SYMKEY_BYTES + LIA_AEAD_TAG_BYTES)
 
 typedef enum { LIA_SECRET_AUTHORITY = 1, LIA_SECRET_NODE = 2 } lia_secret_kind;
 
@@ -79,7 +79,8 @@ int lia_identity_sign(const lia_identity_t *id, const uint8_t *msg, size_t len,
 /*
  * Unwraps a symmetric key that a sender wrapped to this identity's encryption key with
  * ephemeral public key eph_pk and associated data ad (see docs/protocol.md, key wrapping).
- * On success *out is a new key owned by the caller.
+ * On success *out is a new key owned by the caller. Works in guarded scratch memory held by
+ * the identity: calls on one identity must not run concurrently.
  */
 int lia_identity_unwrap(const lia_identity_t *id, const uint8_t eph_pk[32], const uint8_t *ad,
                         size_t ad_len, const uint8_t wrapped[LIA_WRAPPED_BYTES],
@@ -128,10 +129,23 @@ int lia_symkey_unseal(const lia_symkey_t *kek, const uint8_t in[LIA_SEALED_KEY_B
 int lia_wrapper_new(lia_wrapper_t **out) LIA_WUR;
 const uint8_t *lia_wrapper_pk(const lia_wrapper_t *w); /* 32 bytes */
 
-/* Wraps key to the recipient's X25519 public key, binding ad. out receives 48 bytes. */
+/* Wraps key to the recipient's X25519 public key, binding ad. out receives 48 bytes. Works in
+ * the wrapper's guarded scratch memory: calls on one wrapper must not run concurrently. */
 int lia_wrapper_wrap(const lia_wrapper_t *w, const lia_symkey_t *key,
                      const uint8_t recipient_pk[32], const uint8_t *ad, size_t ad_len,
                      uint8_t out[LIA_WRAPPED_BYTES]) LIA_WUR;
 void lia_wrapper_destroy(lia_wrapper_t **p);
+
+#define LIA_INDEX_TOKEN_BYTES 32
+
+/*
+ * A search token for an index kept at rest (the hub index, lib/store.c): BLAKE2b-256 over msg,
+ * keyed with a subkey of key, index_key = BLAKE2b-256(key = key, "liaison.v1.index-key\0").
+ * The same key and msg always give the same token, so equal terms can be found by equality;
+ * without the key a token says nothing about msg (and cannot be tested against guesses).
+ * 0, LIA_ERR_INVALID (NULL argument) or LIA_ERR_CRYPTO.
+ */
+int lia_symkey_index_token(const lia_symkey_t *key, const uint8_t *msg, size_t len,
+                           uint8_t out[LIA_INDEX_TOKEN_BYTES]) LIA_WUR;
 
 #endif

@@ -4,6 +4,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "log.h"
 #include "node.h"
 #include "vault.h"
@@ -45,6 +46,8 @@ int main(int argc, char **argv)
     }
     if (lia_vault_init() != 0)
         fatal(EX_SOFTWARE, "libsodium failed to initialise");
+    if (lia_daemon_tune_memory() != 0)
+        log_warn("could not tune the memory allocator; running with its defaults");
     if ((status = node_load(conf, &n)) != EX_OK)
         return status;
     if (check_only) {

@@ -40,10 +40,13 @@
 #include "control.h"
 #include "envelope.h"
 #include "error.h"
+#include "hub.h"
+#include "file.h"
 #include "keyfiles.h"
 #include "log.h"
 #include "map.h"
 #include "membership.h"
+#include "officers.h"
 #include "payload.h"
 #include "store.h"
 #include "transport.h"
@@ -62,7 +65,8 @@
 #define PUBLISH_BATCH_BYTES (256u << 10)
 #define DELIVER_BATCH_MAX   64
 #define ACKED_MAX           (BURST * 4)
-#define FOLLOW_QUEUED_MAX   (1u << 20) /* bytes queued to a follower before feeding pauses */
+#define FOLLOW_QUEUED_MAX   (1u << 20)  /* bytes queued to a follower before feeding pauses */
+#define CRL_CHUNK           (60u << 10) /* revocation list bytes per store state value */
 #define MC_MAX              4096       /* membership changes taken from the broker in one turn */
 #define MPUB_MAX            16         /* membership changes awaiting the broker at once */
 #define MPUB_TIMEOUT_MS     20000      /* ...before the operator is told it was not confirmed */
@@ -77,6 +81,9 @@ static const lia_config_directive directives[] = {
     {"store", 1, 1, 0, 1, "path of this node's durable store (SQLite)"},
     {"control", 1, 1, 0, 1, "path of the local control socket"},
     {"control-allow-uid", 1, -1, 1, 0, "uids allowed on the control socket (besides our own)"},
+    {"officer", 2, 2, 1, 0, "officer id and the local account (user name or uid) mapped to it"},
+    {"assign", 2, -1, 1, 0,
+     "officer id and the channels it works on (@direct: direct messages; *: all)"},
     {"max-message-bytes", 1, 1, 0, 0, "largest envelope (default 16M)"},
     {"window", 1, 1, 0, 0, "deliveries in flight from the broker (default 1024)"},
     {"heartbeat-ms", 1, 1, 0, 0, "heartbeat interval (default 1000)"},
@@ -85,6 +92,9 @@ static const lia_config_directive directives[] = {
     {"key-epoch-period-s", 1, 1, 0, 0,
      "start a new key epoch for a destination after this many seconds (default 604800)"},
     {"log-level", 1, 1, 0, 0, "err, warning, notice, info or debug (default info)"},
+    {"hub", 1, 1, 0, 0,
+     "yes or no: index every message received, for search and export (default: yes if this "
+     "node's certificate has the role hub)"},
 };
 
 /* Sending state for one destination: stored under "tx:" + hex(digest). */
@@ -97,18 +107,32 @@ struct tx_stream {
     lia_symkey_t *key;
 };
 
+struct conn;
+
 struct follower {
     lia_ctl_conn_t *conn;
+    const struct conn *owner; /* whose officer decides what is shown */
     char channel[LIA_CHANNEL_MAX + 1];
     uint64_t after;
 };
 
+/* A hub export in progress on one connection: fed like a follower, as the client reads. */
+struct hub_export {
+    int active;
+    lia_nstore_hub_query q;
+    uint64_t after; /* last delivery sequence sent */
+    uint64_t count; /* messages sent so far */
+};
+
 struct conn {
     lia_ctl_conn_t *c;
-    uint64_t gen;     /* tells a later connection in the same slot from this one */
-    char account[80]; /* the peer's local account, looked up once at accept */
+    uint64_t gen;        /* tells a later connection in the same slot from this one */
+    char account[80];    /* the peer's local account, looked up once at accept */
+    const char *officer; /* officer id mapped from the peer's uid (in n->officers), or NULL */
+    int admin;           /* the peer is the node administrator (the daemon's uid, or root) */
     int following;
     struct follower f;
+    struct hub_export x;
 };
 
 /* A membership change this node signed and published, awaiting the broker's echo. */
@@ -157,10 +181,15 @@ struct node {
     lia_identity_t *id;
     const char *me; /* node id = identity name */
     lia_trust_t *trust;
+    uint8_t *crl_buf; /* the revocation list installed in trust, as the authority signed it */
+    size_t crl_len;
+    uint64_t frame_max; /* largest frame from the broker: an envelope or a revocation list */
     lia_cert_info broker_cert;
     lia_membership_t *reg; /* channels: owner-signed chains, verified here */
+    lia_officers_t *officers;
     lia_symkey_t *storage_key;
     lia_nstore_t *store;
+    int hub; /* hub role: every stored message is indexed (lib/hub.c) */
     lia_opener_t *opener;
     lia_client_t *client;
     lia_ctl_server_t *ctl;
@@ -187,12 +216,18 @@ struct node {
     size_t n_fresh;
 };
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, reload_requested;
 
 static void on_stop(int sig)
 {
     (void)sig;
     stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
 }
 
 static uint64_t now_ms(void)
@@ -227,6 +262,28 @@ static uint64_t get_u64(const uint8_t *p)
 }
 
 /* ---------------- configuration ---------------- */
+
+/*
+ * The hub role: `hub yes|no` in the configuration decides; without it, a node whose own
+ * certificate has the role hub is a hub. (The certificate's role is what the network
+ * authority vouched for; the directive lets an operator run a hub index on another node, or
+ * keep a hub without one.)
+ */
+static int hub_config(node_t *n, const lia_cert_info *self, char *err, size_t err_len)
+{
+    const char *v = lia_config_str(n->cfg, "hub", NULL);
+
+    if (!v) {
+        n->hub = self->role == LIA_ROLE_HUB;
+        return 0;
+    }
+    if (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0) {
+        n->hub = strcmp(v, "yes") == 0;
+        return 0;
+    }
+    lia_config_error(n->cfg, lia_config_get(n->cfg, "hub"), "expected yes or no", v, err, err_len);
+    return LIA_ERR_CONFIG;
+}
 
 int node_load(const char *path, node_t **out)
 {
@@ -287,18 +344,38 @@ int node_load(const char *path, node_t **out)
             n->allowed[n->n_allowed++] = (uid_t)v;
         }
     }
+    if ((rc = lia_officers_from_config(n->cfg, &n->officers, err, sizeof err)) != 0)
+        goto fail;
     if ((rc = lia_identity_load(n->identity_path, LIA_SECRET_NODE, NULL, 0, &n->id)) != 0) {
         snprintf(err, sizeof err, "%s: %s", n->identity_path, lia_strerror(rc));
         goto fail;
     }
     n->me = lia_identity_name(n->id);
-    if ((rc = lia_keyfiles_load_trust_dir(n->authority_path, n->certs_dir, n->crl_path, &n->trust,
+    if ((rc = lia_keyfiles_load_trust_dir(n->authority_path, n->certs_dir, NULL, &n->trust,
                                           &failed)) != 0) {
         snprintf(err, sizeof err, "%s: %s", failed ? failed : n->certs_dir, lia_strerror(rc));
         goto fail;
     }
     if ((rc = lia_membership_new(n->trust, &n->reg)) != 0)
         goto fail;
+    if (n->crl_path) {
+        /* A missing file is allowed: it is where the list the broker sends will be kept. */
+        rc = lia_file_read(n->crl_path, LIA_CRL_MAX_BYTES, 0, &n->crl_buf, &n->crl_len);
+        if (rc == 0)
+            rc = lia_trust_set_crl(n->trust, n->crl_buf, n->crl_len);
+        if (rc == LIA_ERR_NOT_FOUND) {
+            free(n->crl_buf);
+            n->crl_buf = NULL;
+            n->crl_len = 0;
+        } else if (rc != 0) {
+            snprintf(err, sizeof err, "%s: %s", n->crl_path, lia_strerror(rc));
+            goto fail;
+        }
+    }
+    /* A revocation list (or a membership update) may be larger than max-message-bytes. */
+    n->frame_max = (n->max_msg > LIA_CRL_MAX_BYTES ? n->max_msg : LIA_CRL_MAX_BYTES) + FRAME_SLACK;
+    if (n->frame_max < LIA_MEMBERSHIP_UPDATE_MAX + FRAME_SLACK)
+        n->frame_max = LIA_MEMBERSHIP_UPDATE_MAX + FRAME_SLACK;
     if ((rc = lia_keyfiles_load_cert(n->broker_cert_path, lia_trust_authority(n->trust),
                                      &n->broker_cert)) != 0) {
         snprintf(err, sizeof err, "%s: %s", n->broker_cert_path, lia_strerror(rc));
@@ -321,6 +398,8 @@ int node_load(const char *path, node_t **out)
                      n->identity_path, n->me, n->certs_dir, lia_strerror(rc));
             goto fail;
         }
+        if ((rc = hub_config(n, self, err, sizeof err)) != 0)
+            goto fail;
     }
     *out = n;
     return EX_OK;
@@ -338,7 +417,14 @@ void node_print(const node_t *n, FILE *f)
     fprintf(f, "authority            %s (%s)\n", n->authority_path,
             lia_trust_authority(n->trust)->name);
     fprintf(f, "certs                %s\n", n->certs_dir);
-    fprintf(f, "crl                  %s\n", n->crl_path ? n->crl_path : "(none)");
+    if (n->crl_path && n->crl_buf)
+        fprintf(f, "crl                  %s (serial %llu)\n", n->crl_path,
+                (unsigned long long)lia_trust_crl_serial(n->trust));
+    else if (n->crl_path)
+        fprintf(f, "crl                  %s (no list yet: the broker's will be kept there)\n",
+                n->crl_path);
+    else
+        fprintf(f, "crl                  (none: the broker's list is kept in the store)\n");
     fprintf(f, "broker               %s (certificate %s, node %s)\n", n->broker_ep,
             n->broker_cert_path, n->broker_cert.node_id);
     fprintf(f, "store                %s\n", n->store_path);
@@ -346,7 +432,9 @@ void node_print(const node_t *n, FILE *f)
     fprintf(f, " %u", (unsigned)getuid());
     for (size_t i = 0; i < n->n_allowed; i++)
         fprintf(f, " %u", (unsigned)n->allowed[i]);
-    fprintf(f, ")\n");
+    for (size_t i = 0; i < lia_officers_count(n->officers); i++)
+        fprintf(f, " %u", (unsigned)lia_officers_uid(n->officers, i));
+    fprintf(f, " 0)\n"); /* the officers' and root's are admitted too (open_all) */
     fprintf(f, "max-message-bytes    %llu\n", (unsigned long long)n->max_msg);
     fprintf(f, "window               %llu\n", (unsigned long long)n->window);
     fprintf(f, "heartbeat-ms         %llu\n", (unsigned long long)n->heartbeat_ms);
@@ -354,6 +442,19 @@ void node_print(const node_t *n, FILE *f)
     fprintf(f, "resend-ms            %llu\n", (unsigned long long)n->resend_ms);
     fprintf(f, "key-epoch-period-s   %llu\n", (unsigned long long)(n->epoch_period_ms / 1000u));
     fprintf(f, "channels             owner-signed (liaison channel), restored from the store\n");
+    fprintf(f, "hub                  %s\n",
+            n->hub ? "yes (every received message is indexed for search and export)" : "no");
+    for (size_t i = 0; i < lia_officers_count(n->officers); i++) {
+        const char *id = lia_officers_id(n->officers, i);
+        fprintf(f, "officer              %s %s (uid %u), assigned:", id,
+                lia_officers_account(n->officers, i), (unsigned)lia_officers_uid(n->officers, i));
+        for (size_t j = 0; j < lia_officers_n_assigned(n->officers, id); j++)
+            fprintf(f, " %s", lia_officers_assigned(n->officers, id, j, NULL));
+        fprintf(f, "%s\n", lia_officers_n_assigned(n->officers, id) ? "" : " (none)");
+    }
+    if (lia_officers_count(n->officers) == 0)
+        fprintf(f, "officer              (none: nobody can read or send through the control "
+                   "socket; add 'officer ID ACCOUNT' and 'assign ID CHANNEL...')\n");
 }
 
 static void free_tx(void *p)
@@ -382,7 +483,9 @@ void node_destroy(node_t **p)
     for (size_t i = 0; i < n->n_mc; i++)
         free(n->mc[i].data);
     lia_membership_destroy(&n->reg);
+    lia_officers_destroy(&n->officers);
     lia_trust_destroy(&n->trust);
+    free(n->crl_buf);
     lia_identity_destroy(&n->id);
     lia_config_destroy(&n->cfg);
     free(n);
@@ -496,8 +599,8 @@ static int get_tx(node_t *n, const lia_dest *d, struct tx_stream **out)
 /*
  * Starts a new key epoch for a destination: a fresh key that the next envelope hands to the
  * destination's entitled nodes as they are then, so a node removed or revoked before it gets
- * nothing sent from now on. The old key is wiped. Persisted at once (inside or outside a
- * group); on error the stream keeps its old epoch.
+ * nothing sent from now on. The old key is wiped. Persisted at once, inside the caller's
+ * open store group (lia_nstore_state_put needs one); on error the stream keeps its old epoch.
  */
 static int tx_roll(node_t *n, struct tx_stream *t, const char *why)
 {
@@ -527,9 +630,7 @@ static int tx_roll(node_t *n, struct tx_stream *t, const char *why)
  * certificate: the destinations it belonged to are a subset, and a new epoch costs one key
  * grant per destination). Each stream is persisted as it rolls.
  */
-__attribute__((unused)) /* wired by revocation handling */
-static int
-tx_roll_all(node_t *n, const char *why)
+static int tx_roll_all(node_t *n, const char *why)
 {
     lia_nstore_kv *kv = NULL;
     size_t count = 0;
@@ -662,6 +763,259 @@ static int save_rx(node_t *n, const lia_opened *m)
         return lia_nstore_state_put(n->store, key, v, off);
     }
     return 0;
+}
+
+/* ---------------- revocation ---------------- */
+
+/*
+ * In a group: the revocation list into the store state (when no `crl` file is configured).
+ * A state value holds at most 64 KiB and a list up to 4 MiB, so it is kept as "crl:NNNN"
+ * chunks of CRL_CHUNK bytes under "crl" = u64 length; the group makes the whole write atomic.
+ */
+static int save_crl_state(node_t *n, const uint8_t *buf, size_t len)
+{
+    uint8_t hdr[8];
+    char key[32];
+    int rc;
+
+    for (size_t off = 0, i = 0; off < len; off += CRL_CHUNK, i++) {
+        size_t k = len - off < CRL_CHUNK ? len - off : CRL_CHUNK;
+        snprintf(key, sizeof key, "crl:%04zu", i);
+        if ((rc = lia_nstore_state_put(n->store, key, buf + off, k)) != 0)
+            return rc;
+    }
+    put_u64(hdr, len);
+    return lia_nstore_state_put(n->store, "crl", hdr, sizeof hdr);
+}
+
+/* The revocation list saved by save_crl_state (malloc'd), or LIA_ERR_NOT_FOUND. */
+static int load_crl_state(node_t *n, uint8_t **out, size_t *out_len)
+{
+    uint8_t *v = NULL, *buf = NULL;
+    size_t vlen = 0, len, off = 0;
+    char key[32];
+    int rc;
+
+    *out = NULL;
+    *out_len = 0;
+    if ((rc = lia_nstore_state_get(n->store, "crl", &v, &vlen)) != 0)
+        return rc;
+    len = vlen == 8 ? (size_t)get_u64(v) : 0;
+    free(v);
+    v = NULL;
+    if (len == 0 || len > LIA_CRL_MAX_BYTES)
+        return LIA_ERR_DECODE;
+    if (!(buf = malloc(len)))
+        return LIA_ERR_NOMEM;
+    for (size_t i = 0; off < len; i++) {
+        size_t want = len - off < CRL_CHUNK ? len - off : CRL_CHUNK;
+        snprintf(key, sizeof key, "crl:%04zu", i);
+        if ((rc = lia_nstore_state_get(n->store, key, &v, &vlen)) != 0)
+            goto fail;
+        if (vlen != want) {
+            rc = LIA_ERR_DECODE;
+            goto fail;
+        }
+        memcpy(buf + off, v, want);
+        off += want;
+        free(v);
+        v = NULL;
+    }
+    *out = buf;
+    *out_len = len;
+    return 0;
+fail:
+    free(v);
+    free(buf);
+    return rc;
+}
+
+/* Serial of the last revocation list whose revocations started new key epochs ("crl-rolled"). */
+static uint64_t crl_rolled(node_t *n)
+{
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    uint64_t serial = 0;
+
+    if (lia_nstore_state_get(n->store, "crl-rolled", &v, &vlen) == 0 && vlen == 8)
+        serial = get_u64(v);
+    free(v);
+    return serial;
+}
+
+/*
+ * One group, outside any other: the list into the store state (when no `crl` file is
+ * configured), a new key epoch for every destination if roll is set, and the list's serial
+ * as the last one handled. A failed commit stops the daemon (the store is unusable).
+ */
+static void crl_commit(node_t *n, int roll, const char *why)
+{
+    uint8_t v[8];
+    int rc;
+
+    if ((rc = lia_nstore_begin(n->store)) != 0 ||
+        (!n->crl_path && n->crl_buf && (rc = save_crl_state(n, n->crl_buf, n->crl_len)) != 0) ||
+        (roll && (rc = tx_roll_all(n, why)) != 0) ||
+        (put_u64(v, lia_trust_crl_serial(n->trust)),
+         (rc = lia_nstore_state_put(n->store, "crl-rolled", v, sizeof v)) != 0) ||
+        (rc = lia_nstore_commit(n->store)) != 0)
+        fatal(EX_IOERR, "%s: cannot save the revocation list and new key epochs: %s", n->store_path,
+              lia_strerror(rc));
+}
+
+static void log_revoked(void *arg, const lia_crl_entry_info *e)
+{
+    char when[32];
+    time_t t = (time_t)e->revoked_at;
+    struct tm tm;
+
+    (void)arg;
+    if (!gmtime_r(&t, &tm) || strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        strcpy(when, "?");
+    log_notice("certificate %016llx of %s revoked as of %s%s%s", (unsigned long long)e->serial,
+               e->node_id, when, e->reason[0] ? ": " : "", e->reason);
+}
+
+/*
+ * Applies a revocation list received from `source` (the broker, or the configured file on
+ * SIGHUP; from_file: do not write it back there). The list must be at most LIA_CRL_MAX_BYTES,
+ * verify against the authority and be newer than the one held (a higher serial, not issued
+ * earlier); otherwise it is refused with the reason logged and nothing changes. The list held
+ * again is a no-op. An accepted list is installed in the trust store (the opener refuses
+ * envelopes of its revoked keys from now on), saved crash-safely (the `crl` file: temporary
+ * file, fsync, rename, fsync of the directory; else the store), and if it revokes a
+ * certificate that the list held did not, every destination starts a new key epoch, whose
+ * key the revoked nodes never get (lia_trust_find_grantee in seal_pending). Must be called
+ * outside a store group.
+ */
+static int take_crl(node_t *n, const uint8_t *buf, size_t len, const char *source, int from_file)
+{
+    uint8_t *copy = NULL;
+    size_t newly = 0;
+    int rc;
+
+    if (len == 0 || len > LIA_CRL_MAX_BYTES) {
+        log_warn("revocation list from %s refused: %zu bytes (1 to %u allowed)", source, len,
+                 LIA_CRL_MAX_BYTES);
+        return LIA_ERR_TOO_LARGE;
+    }
+    if (n->crl_buf && len == n->crl_len && memcmp(buf, n->crl_buf, len) == 0)
+        return 0; /* the list held: the broker sends it after every Hello */
+    if (!(copy = malloc(len)))
+        return LIA_ERR_NOMEM;
+    memcpy(copy, buf, len);
+    if ((rc = lia_trust_update_crl(n->trust, copy, len, &newly, log_revoked, n)) != 0) {
+        if (rc == LIA_ERR_STALE)
+            log_warn("revocation list from %s refused: not newer than the one held (serial "
+                     "%llu)",
+                     source, (unsigned long long)lia_trust_crl_serial(n->trust));
+        else
+            log_warn("revocation list from %s refused: %s", source, lia_strerror(rc));
+        free(copy);
+        return rc;
+    }
+    free(n->crl_buf);
+    n->crl_buf = copy;
+    n->crl_len = len;
+    log_notice("revocation list %llu from %s applied: %zu certificate(s) newly revoked",
+               (unsigned long long)lia_trust_crl_serial(n->trust), source, newly);
+    {
+        const lia_cert_info *self;
+        uint8_t kid[LIA_KEY_ID_BYTES];
+        lia_key_id(lia_identity_sign_pk(n->id), kid);
+        if (lia_trust_find(n->trust, n->me, kid, now_ms() / 1000, &self) == LIA_ERR_REVOKED)
+            log_err("this node's own certificate is revoked: other nodes refuse what it sends "
+                    "and the broker refuses it; create new keys (liaison-keys node-init) and "
+                    "request a new certificate");
+    }
+    if (n->crl_path && !from_file &&
+        (rc = lia_file_write_atomic(n->crl_path, copy, len, 0644, LIA_FILE_REPLACE)) != 0)
+        log_err("%s: cannot save the revocation list: %s; it is applied until the node stops, "
+                "and the broker sends it again after each reconnection",
+                n->crl_path, lia_strerror(rc));
+    crl_commit(n, newly > 0, "certificate revoked");
+    return 0;
+}
+
+/*
+ * At start, with the store open: the list kept in the store (when no `crl` file is
+ * configured), and the key epochs a list applied before a crash or a restart may still owe
+ * (its serial is above the last one handled and it revokes anything).
+ */
+static int restore_crl(node_t *n)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (!n->crl_path) {
+        rc = load_crl_state(n, &buf, &len);
+        if (rc == 0 && (rc = lia_trust_set_crl(n->trust, buf, len)) == 0) {
+            n->crl_buf = buf;
+            n->crl_len = len;
+            buf = NULL;
+        } else if (rc != LIA_ERR_NOT_FOUND) {
+            /* The broker sends its list again on connection: report, do not stop. */
+            log_err("%s: the revocation list kept in the store is unusable: %s", n->store_path,
+                    lia_strerror(rc));
+        }
+        free(buf);
+    }
+    if (n->crl_buf && lia_trust_crl_serial(n->trust) > crl_rolled(n))
+        crl_commit(n, lia_crl_count(lia_trust_crl(n->trust)) > 0,
+                   "certificate revoked (list applied before a restart)");
+    if (n->crl_buf)
+        log_notice("revocation list %llu in force (%zu certificate(s) revoked)",
+                   (unsigned long long)lia_trust_crl_serial(n->trust),
+                   lia_crl_count(lia_trust_crl(n->trust)));
+    return 0;
+}
+
+/*
+ * SIGHUP: reads the certificates directory again into a new trust store (the list held
+ * carries over) and hands it to the opener, then applies the `crl` file if it holds a newer
+ * list. On any error the previous store stays in force.
+ */
+static void node_reload(node_t *n)
+{
+    lia_trust_t *t = NULL;
+    const char *failed = NULL;
+    const lia_cert_info *self;
+    uint8_t kid[LIA_KEY_ID_BYTES], *buf = NULL;
+    size_t len = 0;
+    int rc;
+
+    log_notice("reloading certificates and the revocation list");
+    if ((rc = lia_keyfiles_load_trust_dir(n->authority_path, n->certs_dir, NULL, &t, &failed)) !=
+        0) {
+        log_err("reload: %s: %s; keeping the previous certificates", failed ? failed : n->certs_dir,
+                lia_strerror(rc));
+        return;
+    }
+    if (n->crl_buf && (rc = lia_trust_set_crl(t, n->crl_buf, n->crl_len)) != 0) {
+        log_err("reload: the revocation list held no longer verifies: %s; keeping the previous "
+                "certificates",
+                lia_strerror(rc));
+        lia_trust_destroy(&t);
+        return;
+    }
+    lia_key_id(lia_identity_sign_pk(n->id), kid);
+    if ((rc = lia_trust_find(t, n->me, kid, now_ms() / 1000, &self)) != 0)
+        log_warn("reload: no valid certificate for this node (%s) in %s: %s; other nodes will "
+                 "refuse what it sends",
+                 n->me, n->certs_dir, lia_strerror(rc));
+    lia_opener_set_trust(n->opener, t);
+    lia_trust_destroy(&n->trust);
+    n->trust = t;
+    if (!n->crl_path)
+        return;
+    rc = lia_file_read(n->crl_path, LIA_CRL_MAX_BYTES, 0, &buf, &len);
+    if (rc == 0)
+        (void)take_crl(n, buf, len, n->crl_path, 1);
+    else if (rc != LIA_ERR_NOT_FOUND)
+        log_warn("reload: %s: %s; keeping revocation list %llu", n->crl_path, lia_strerror(rc),
+                 (unsigned long long)lia_trust_crl_serial(n->trust));
+    free(buf);
 }
 
 /* ---------------- broker link ---------------- */
@@ -839,19 +1193,127 @@ static void msg_to_proto(const lia_nstore_msg *m, Liaison__V1__InboxMessage *im)
     im->payload.len = m->payload_len;
 }
 
-/* Sends a follower every stored message after its position; 0, or an error to drop it. */
+/* ---------------- officers ---------------- */
+
+/*
+ * The officer boundary on the control socket (docs/operator-guide.md, "Officers"): whoever
+ * reads or sends messages through the socket does so as an officer of this node, and only on
+ * the channels that officer is assigned to. Every request that shows or sends messages asks
+ * officer_may_read / officer_may_send (channel "" means direct messages); new requests that
+ * show messages (search, export...) must do the same. The node administrator manages officers
+ * but, to read, needs an officer mapping like everyone else.
+ */
+static int officer_may_read(const node_t *n, const struct conn *c, const char *channel)
+{
+    return c && c->officer && lia_officers_may_read(n->officers, c->officer, channel);
+}
+
+static int officer_may_send(const node_t *n, const struct conn *c, const char *channel)
+{
+    return officer_may_read(n, c, channel); /* one assignment covers both directions */
+}
+
+/* 1 if c is an officer assigned to everything ("*"): listings need no filter then. */
+static int officer_sees_all(const node_t *n, const struct conn *c)
+{
+    if (!c || !c->officer)
+        return 0;
+    for (size_t j = 0; j < lia_officers_n_assigned(n->officers, c->officer); j++)
+        if (strcmp(lia_officers_assigned(n->officers, c->officer, j, NULL), LIA_OFFICER_ALL) == 0)
+            return 1;
+    return 0;
+}
+
+/* Tells c why it may not read or send there (channel "" for direct messages); returns the
+ * error code sent: LIA_ERR_PERMISSION (no officer) or LIA_ERR_NOT_ASSIGNED. */
+static int refuse_officer(struct conn *c, const char *channel)
+{
+    char msg[400];
+    int direct = !channel || !*channel;
+    if (!c->officer) {
+        snprintf(msg, sizeof msg,
+                 "account %s is not an officer at this node; ask the node administrator to "
+                 "map it in node.conf ('officer ID ACCOUNT') and assign channels",
+                 c->account);
+        reply_error(c->c, LIA_ERR_PERMISSION, msg);
+        return LIA_ERR_PERMISSION;
+    }
+    snprintf(msg, sizeof msg,
+             "officer %s is not assigned to %s%s; ask the node administrator: liaison officer "
+             "assign %s %s",
+             c->officer, direct ? "direct messages" : "channel ", direct ? "" : channel, c->officer,
+             direct ? LIA_OFFICER_DIRECT : channel);
+    reply_error(c->c, LIA_ERR_NOT_ASSIGNED, msg);
+    return LIA_ERR_NOT_ASSIGNED;
+}
+
+/*
+ * Up to max stored messages after delivery sequence `after` (of one channel, if channel is not
+ * NULL) that c may read, in order, into out (owned by the caller: lia_nstore_msgs_free).
+ * *scanned is the delivery sequence of the last message looked at, readable or not, so that a
+ * follower moves past what it may not see; *more is 1 when it stopped at max (there may be
+ * more), 0 when the store had nothing further.
+ */
+static int list_readable(node_t *n, const struct conn *c, uint64_t after, const char *channel,
+                         size_t max, lia_nstore_msg *out, size_t *got, uint64_t *scanned, int *more)
+{
+    lia_nstore_msg page[FOLLOW_BATCH];
+    int rc;
+
+    *got = 0;
+    *scanned = after;
+    *more = 0;
+    if (officer_sees_all(n, c) || (channel && officer_may_read(n, c, channel))) {
+        if ((rc = lia_nstore_inbox_list(n->store, after, channel, max, out, got)) != 0)
+            return rc;
+        if (*got)
+            *scanned = out[*got - 1].delivery_seq;
+        *more = *got == max;
+        return 0;
+    }
+    if (!c || !c->officer)
+        return 0; /* sees nothing */
+    for (;;) {
+        size_t np = 0, i;
+        if ((rc = lia_nstore_inbox_list(n->store, *scanned, channel, FOLLOW_BATCH, page, &np)) !=
+            0) {
+            lia_nstore_msgs_free(out, *got);
+            *got = 0;
+            return rc;
+        }
+        for (i = 0; i < np && *got < max; i++) {
+            *scanned = page[i].delivery_seq;
+            if (!officer_may_read(n, c, page[i].channel))
+                continue;
+            out[(*got)++] = page[i];
+            page[i].payload = NULL; /* moved */
+            page[i].payload_len = 0;
+        }
+        lia_nstore_msgs_free(page, np);
+        if (*got == max) {
+            *more = 1;
+            return 0;
+        }
+        if (np < FOLLOW_BATCH)
+            return 0;
+    }
+}
+
+/* Sends a follower every stored message after its position that its officer may read; 0, or
+ * an error to drop it. */
 static int feed_follower(node_t *n, struct follower *f)
 {
     lia_nstore_msg msgs[FOLLOW_BATCH];
     size_t got;
-    int rc;
+    uint64_t scanned;
+    int rc, more;
 
     do {
         /* A follower that reads slowly is fed as it reads, not all at once. */
         if (lia_ctl_pending(f->conn) > FOLLOW_QUEUED_MAX)
             return 0;
-        if ((rc = lia_nstore_inbox_list(n->store, f->after, f->channel[0] ? f->channel : NULL,
-                                        FOLLOW_BATCH, msgs, &got)) != 0)
+        if ((rc = list_readable(n, f->owner, f->after, f->channel[0] ? f->channel : NULL,
+                                FOLLOW_BATCH, msgs, &got, &scanned, &more)) != 0)
             return rc;
         for (size_t i = 0; i < got; i++) {
             Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
@@ -866,7 +1328,8 @@ static int feed_follower(node_t *n, struct follower *f)
             f->after = msgs[i].delivery_seq;
         }
         lia_nstore_msgs_free(msgs, got);
-    } while (got == FOLLOW_BATCH);
+        f->after = scanned; /* past what this officer may not see, too */
+    } while (more);
     return 0;
 }
 
@@ -877,7 +1340,8 @@ static void handle_list(node_t *n, struct conn *c, const Liaison__V1__ListReques
     size_t max = lr->max == 0 ? 100 : lr->max > 10000 ? 10000 : lr->max, got = 0;
     lia_nstore_msg *msgs = calloc(max, sizeof *msgs);
     Liaison__V1__InboxMessage *im = calloc(max, sizeof *im), **imp = calloc(max, sizeof *imp);
-    int rc;
+    uint64_t scanned;
+    int rc, more;
 
     if (!msgs || !im || !imp) {
         reply_error(c->c, LIA_ERR_NOMEM, "out of memory");
@@ -887,8 +1351,12 @@ static void handle_list(node_t *n, struct conn *c, const Liaison__V1__ListReques
         reply_error(c->c, LIA_ERR_INVALID, "invalid channel name");
         goto done;
     }
-    if ((rc = lia_nstore_inbox_list(n->store, lr->after, lr->channel[0] ? lr->channel : NULL, max,
-                                    msgs, &got)) != 0) {
+    if (!c->officer || (lr->channel[0] && !officer_may_read(n, c, lr->channel))) {
+        (void)refuse_officer(c, lr->channel);
+        goto done;
+    }
+    if ((rc = list_readable(n, c, lr->after, lr->channel[0] ? lr->channel : NULL, max, msgs, &got,
+                            &scanned, &more)) != 0) {
         reply_error(c->c, rc, lia_strerror(rc));
         goto done;
     }
@@ -915,6 +1383,7 @@ static int cmp_str(const void *a, const void *b)
 
 struct my_channels {
     node_t *n;
+    const struct conn *c;
     char **names;
     size_t k, cap;
 };
@@ -922,7 +1391,9 @@ struct my_channels {
 static int collect_channel(void *arg, const char *channel)
 {
     struct my_channels *m = arg;
-    if (!lia_membership_is_member(m->n->reg, channel, m->n->me))
+    /* Channel names are case metadata: an officer sees only the channels it works on. */
+    if (!lia_membership_is_member(m->n->reg, channel, m->n->me) ||
+        !(m->c->admin || officer_may_read(m->n, m->c, channel)))
         return 0;
     if (m->k == m->cap) {
         size_t cap = m->cap ? 2 * m->cap : 16;
@@ -941,7 +1412,7 @@ static void handle_status(node_t *n, struct conn *c)
     Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
     Liaison__V1__StatusReply s = LIAISON__V1__STATUS_REPLY__INIT;
     char account[80];
-    struct my_channels mine = {n, NULL, 0, 0};
+    struct my_channels mine = {n, c, NULL, 0, 0};
     char **chans;
     size_t k;
     uint64_t pending = 0;
@@ -969,10 +1440,236 @@ static void handle_status(node_t *n, struct conn *c)
     s.n_channels = k;
     s.channels = chans;
     s.account = account;
+    s.officer = (char *)(c->officer ? c->officer : "");
+    s.node_admin = c->admin != 0;
+    if (lia_trust_crl(n->trust)) {
+        s.crl_serial = lia_trust_crl_serial(n->trust);
+        s.crl_issued_at = lia_crl_issued_at(lia_trust_crl(n->trust));
+        s.crl_revoked = lia_crl_count(lia_trust_crl(n->trust));
+    }
     r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_STATUS;
     r.status = &s;
     (void)reply(c->c, &r);
     free(chans);
+}
+
+/* Fills o (and its assignments, malloc'd into *as: free it) for officer i of the registry. */
+static int officer_to_proto(const node_t *n, size_t i, Liaison__V1__Officer *o,
+                            Liaison__V1__OfficerAssignment **as,
+                            Liaison__V1__OfficerAssignment ***asp)
+{
+    const char *id = lia_officers_id(n->officers, i);
+    size_t na = lia_officers_n_assigned(n->officers, id);
+
+    liaison__v1__officer__init(o);
+    o->id = (char *)id;
+    o->account = (char *)lia_officers_account(n->officers, i);
+    o->uid = (uint32_t)lia_officers_uid(n->officers, i);
+    *as = calloc(na ? na : 1, sizeof **as);
+    *asp = calloc(na ? na : 1, sizeof **asp);
+    if (!*as || !*asp)
+        return LIA_ERR_NOMEM;
+    for (size_t j = 0; j < na; j++) {
+        unsigned line = 0;
+        liaison__v1__officer_assignment__init(&(*as)[j]);
+        (*as)[j].channel = (char *)lia_officers_assigned(n->officers, id, j, &line);
+        (*as)[j].config_line = line;
+        (*asp)[j] = &(*as)[j];
+    }
+    o->n_assignments = na;
+    o->assignments = *asp;
+    return 0;
+}
+
+static size_t officer_index(const node_t *n, const char *id)
+{
+    for (size_t i = 0; i < lia_officers_count(n->officers); i++)
+        if (strcmp(lia_officers_id(n->officers, i), id) == 0)
+            return i;
+    return (size_t)-1;
+}
+
+/* Officer list: every officer for the node administrator, an officer its own entry only. */
+static void handle_officer_list(node_t *n, struct conn *c)
+{
+    Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+    Liaison__V1__OfficerListReply l = LIAISON__V1__OFFICER_LIST_REPLY__INIT;
+    size_t count = lia_officers_count(n->officers), k = 0;
+    Liaison__V1__Officer *o = calloc(count ? count : 1, sizeof *o);
+    Liaison__V1__Officer **op = calloc(count ? count : 1, sizeof *op);
+    Liaison__V1__OfficerAssignment **as = calloc(count ? count : 1, sizeof *as);
+    Liaison__V1__OfficerAssignment ***asp = calloc(count ? count : 1, sizeof *asp);
+
+    if (!o || !op || !as || !asp) {
+        reply_error(c->c, LIA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (!c->admin && !c->officer) {
+        (void)refuse_officer(c, "");
+        goto done;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (!c->admin && strcmp(lia_officers_id(n->officers, i), c->officer) != 0)
+            continue;
+        if (officer_to_proto(n, i, &o[k], &as[k], &asp[k]) != 0) {
+            k++;
+            reply_error(c->c, LIA_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        op[k] = &o[k];
+        k++;
+    }
+    l.n_officers = k;
+    l.officers = op;
+    r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_OFFICER_LIST;
+    r.officer_list = &l;
+    (void)reply(c->c, &r);
+done:
+    for (size_t i = 0; as && asp && i < k; i++) {
+        free(as[i]);
+        free(asp[i]);
+    }
+    free(o);
+    free(op);
+    free(as);
+    free(asp);
+}
+
+/* Writes officer id's run-time assignments to the store (one committed group). */
+static int save_officer(node_t *n, const char *id)
+{
+    char key[3 + LIA_OFFICER_ID_MAX + 1];
+    uint8_t *val = NULL;
+    size_t len = 0;
+    int rc;
+
+    _Static_assert(LIA_OFFICER_RUNTIME_MAX <= LIA_NSTORE_STATE_MAX,
+                   "an officer's assignments fit in one state value");
+    snprintf(key, sizeof key, "oa:%s", id);
+    if ((rc = lia_officers_runtime_encode(n->officers, id, &val, &len)) != 0)
+        return rc;
+    if ((rc = lia_nstore_begin(n->store)) == 0) {
+        rc = lia_nstore_state_put(n->store, key, val, len);
+        /* A failed commit leaves the store unusable; the daemon stops (nothing was said). */
+        if (lia_nstore_commit(n->store) != 0)
+            fatal(EX_IOERR, "%s: durable commit failed; stopping", n->store_path);
+    }
+    free(val);
+    return rc;
+}
+
+/*
+ * Assign or unassign (node administrator only): changes the registry, persists the officer's
+ * run-time assignments, and only then replies. Assignments made by node.conf cannot be removed
+ * here (the configuration wins).
+ */
+static void handle_officer_assign(node_t *n, struct conn *c,
+                                  const Liaison__V1__OfficerAssignRequest *ar, int assign)
+{
+    Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+    Liaison__V1__OfficerAssignReply ra = LIAISON__V1__OFFICER_ASSIGN_REPLY__INIT;
+    Liaison__V1__Officer o;
+    Liaison__V1__OfficerAssignment *as = NULL, **asp = NULL;
+    char msg[400];
+    int rc;
+
+    if (!c->admin) {
+        snprintf(msg, sizeof msg,
+                 "only the node administrator (the daemon's account or root) may assign "
+                 "officers; account %s is not",
+                 c->account);
+        reply_error(c->c, LIA_ERR_PERMISSION, msg);
+        return;
+    }
+    if (!lia_officer_id_valid(ar->officer) || !lia_officer_target_valid(ar->channel)) {
+        reply_error(c->c, LIA_ERR_INVALID,
+                    "give an officer id and a channel name, @direct (direct messages) or * "
+                    "(everything)");
+        return;
+    }
+    if (!lia_officers_exists(n->officers, ar->officer)) {
+        snprintf(msg, sizeof msg,
+                 "no officer %s at this node; officers are declared in node.conf ('officer ID "
+                 "ACCOUNT'); see liaison officer list",
+                 ar->officer);
+        reply_error(c->c, LIA_ERR_NOT_FOUND, msg);
+        return;
+    }
+    rc = assign ? lia_officers_assign(n->officers, ar->officer, ar->channel)
+                : lia_officers_unassign(n->officers, ar->officer, ar->channel);
+    if (rc == LIA_ERR_CONFIG) {
+        unsigned line = 0;
+        for (size_t j = 0; j < lia_officers_n_assigned(n->officers, ar->officer); j++)
+            if (strcmp(lia_officers_assigned(n->officers, ar->officer, j, &line), ar->channel) == 0)
+                break;
+        snprintf(msg, sizeof msg,
+                 "%s:%u assigns officer %s to %s; remove it there and restart the node (the "
+                 "configuration wins over run-time changes)",
+                 lia_config_path(n->cfg), line, ar->officer, ar->channel);
+        reply_error(c->c, LIA_ERR_CONFIG, msg);
+        return;
+    }
+    if (rc == LIA_ERR_LIMIT) {
+        reply_error(c->c, rc, "too many assignments for this officer (at most 1000)");
+        return;
+    }
+    if (rc != 0 && rc != LIA_ERR_EXISTS && rc != LIA_ERR_NOT_FOUND) {
+        reply_error(c->c, rc, lia_strerror(rc));
+        return;
+    }
+    ra.changed = rc == 0;
+    if (ra.changed) {
+        if ((rc = save_officer(n, ar->officer)) != 0) {
+            /* Not persisted: undo, so that memory and store agree. */
+            int undo = assign ? lia_officers_unassign(n->officers, ar->officer, ar->channel)
+                              : lia_officers_assign(n->officers, ar->officer, ar->channel);
+            if (undo != 0)
+                log_err("officer %s: the change to %s is in force until restart but not "
+                        "stored: %s",
+                        ar->officer, ar->channel, lia_strerror(undo));
+            reply_error(c->c, rc, "cannot persist the assignment; see the daemon's log");
+            log_err("%s: cannot persist officer %s: %s", n->store_path, ar->officer,
+                    lia_strerror(rc));
+            return;
+        }
+        log_notice("officer %s %s %s by %s", ar->officer,
+                   assign ? "assigned to" : "unassigned from", ar->channel, c->account);
+    }
+    if (officer_to_proto(n, officer_index(n, ar->officer), &o, &as, &asp) != 0) {
+        reply_error(c->c, LIA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    ra.officer = &o;
+    r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_OFFICER_ASSIGN;
+    r.officer_assign = &ra;
+    (void)reply(c->c, &r);
+done:
+    free(as);
+    free(asp);
+}
+
+/* Loads the run-time assignments persisted by earlier runs (after the store is open). Entries
+ * of officers no longer in node.conf are ignored (and kept, should the officer come back). */
+static int restore_officers(node_t *n)
+{
+    lia_nstore_kv *kv = NULL;
+    size_t nkv = 0;
+    int rc;
+
+    if ((rc = lia_nstore_state_list(n->store, "oa:", &kv, &nkv)) != 0)
+        return rc;
+    for (size_t i = 0; i < nkv; i++) {
+        const char *id = kv[i].key + 3;
+        if (!lia_officers_exists(n->officers, id)) {
+            log_warn("stored assignments of officer %s ignored: no such officer in %s", id,
+                     lia_config_path(n->cfg));
+            continue;
+        }
+        if ((rc = lia_officers_runtime_decode(n->officers, id, kv[i].val, kv[i].len)) != 0)
+            log_err("stored assignments of officer %s ignored: %s", id, lia_strerror(rc));
+    }
+    lia_nstore_kv_free(kv, nkv);
+    return 0;
 }
 
 static void free_send(struct pending_send *s)
@@ -990,8 +1687,9 @@ static void free_send(struct pending_send *s)
 
 /*
  * Checks an operator's send request and prepares it for sealing: the payload must validate,
- * and the accountable officer is set from the socket's peer account (never taken from the
- * request). Returns 0 or an error already reported to the client.
+ * and the accountable officer is the officer id mapped from the socket's peer account (never
+ * taken from the request); the officer must be assigned to the destination. Returns 0 or an error
+ * already reported to the client.
  */
 static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendRequest *sr,
                         struct pending_send *s)
@@ -1012,8 +1710,12 @@ static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendReques
                         "liaison channel members; the owner adds members)");
             return LIA_ERR_NOT_MEMBER;
         }
+        if (!officer_may_send(n, c, sr->channel))
+            return refuse_officer(c, sr->channel);
         strcpy(s->channel, sr->channel);
     } else {
+        if (!officer_may_send(n, c, ""))
+            return refuse_officer(c, "");
         if (sr->n_recipients == 0 || sr->n_recipients > LIA_RECIPIENTS_MAX) {
             reply_error(c->c, LIA_ERR_INVALID, "give a channel or 1 to 256 recipients");
             return LIA_ERR_INVALID;
@@ -1023,7 +1725,7 @@ static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendReques
         for (size_t i = 0; i < sr->n_recipients; i++) {
             const lia_cert_info *ci;
             if (!lia_node_id_valid(sr->recipients[i]) ||
-                lia_trust_find_current(n->trust, sr->recipients[i], now_ms() / 1000, &ci) != 0) {
+                lia_trust_find_grantee(n->trust, sr->recipients[i], now_ms() / 1000, &ci) != 0) {
                 char msg[160];
                 snprintf(msg, sizeof msg, "no valid certificate for recipient '%.64s'",
                          sr->recipients[i]);
@@ -1048,9 +1750,11 @@ static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendReques
         reply_error(c->c, rc, "the payload does not validate (see docs/payload.md)");
         return rc;
     }
-    /* The accountable officer is the account on the socket, whatever the client wrote. */
+    /* The accountable officer is the officer mapped from the account on the socket, whatever
+     * the client wrote: the node signs the envelope, so the recipient knows which officer at
+     * which node is accountable. (c->officer is set: officer_may_send checked it.) */
     char *claimed = p->officer;
-    p->officer = c->account; /* borrowed only while packing */
+    p->officer = (char *)c->officer; /* borrowed only while packing */
     s->payload_len = liaison__v1__payload__get_packed_size(p);
     if (s->payload_len > n->max_msg - LIA_HEADER_MAX / 16 ||
         !(s->payload = malloc(s->payload_len ? s->payload_len : 1))) {
@@ -1128,7 +1832,8 @@ static int seal_pending(node_t *n, struct pending_send *sends, size_t count)
                 const lia_cert_info *ci;
                 if (strcmp(members[j], n->me) == 0)
                     continue;
-                if (lia_trust_find_current(n->trust, members[j], now / 1000, &ci) != 0) {
+                /* Revoked (at any time on the list), expired or unknown: no key. */
+                if (lia_trust_find_grantee(n->trust, members[j], now / 1000, &ci) != 0) {
                     log_warn("no valid certificate for %s: it gets no key for this epoch",
                              members[j]);
                     continue;
@@ -1402,6 +2107,11 @@ static void handle_channel_change(node_t *n, struct conn *c, Liaison__V1__Contro
         reply_error(c->c, LIA_ERR_INVALID, "invalid node id");
         return;
     }
+    /* The node administrator, or an officer who works on the channel, changes it. */
+    if (!c->admin && !officer_may_send(n, c, channel)) {
+        (void)refuse_officer(c, channel);
+        return;
+    }
     for (size_t i = 0; i < MPUB_MAX; i++) {
         if (n->mpub[i].change && strcmp(n->mpub[i].channel, channel) == 0) {
             reply_error(c->c, LIA_ERR_LIMIT,
@@ -1575,6 +2285,10 @@ static void handle_channel_members(node_t *n, struct conn *c, const char *channe
         reply_error(c->c, LIA_ERR_INVALID, "invalid channel name");
         return;
     }
+    if (!c->admin && !officer_may_read(n, c, channel)) { /* members are case metadata */
+        (void)refuse_officer(c, channel);
+        return;
+    }
     if (!(members = lia_membership_members(n->reg, channel, &nm))) {
         reply_error(c->c, LIA_ERR_NOT_FOUND,
                     "unknown channel: not created, or this node never was one of its members");
@@ -1634,6 +2348,10 @@ static void handle_channel_history(node_t *n, struct conn *c, const char *channe
 
     if (!lia_channel_valid(channel)) {
         reply_error(c->c, LIA_ERR_INVALID, "invalid channel name");
+        return;
+    }
+    if (!c->admin && !officer_may_read(n, c, channel)) {
+        (void)refuse_officer(c, channel);
         return;
     }
     if (!lia_membership_owner(n->reg, channel)) {
@@ -1712,7 +2430,10 @@ static int take_delivery(node_t *n, const struct delivery *d)
     memcpy(msg.message_id, m->message_id, LIA_MESSAGE_ID_BYTES);
     msg.payload = m->payload;
     msg.payload_len = m->payload_len;
-    if ((rc = lia_nstore_inbox_add(n->store, &msg)) == 0 && (rc = save_rx(n, m)) == 0) {
+    /* A hub indexes the message in the same group that stores it: index and inbox commit
+     * together or not at all. */
+    if ((rc = lia_nstore_inbox_add(n->store, &msg)) == 0 && (rc = save_rx(n, m)) == 0 &&
+        (!n->hub || (rc = lia_hub_index(n->store, d->seq, msg.payload, msg.payload_len)) == 0)) {
         n->cursor = d->seq;
         if (n->n_fresh < BURST) { /* the plaintext moves to the followers' queue */
             n->fresh[n->n_fresh++] = msg;
@@ -1736,7 +2457,8 @@ static int push_fresh(node_t *n, struct follower *f, uint64_t cursor_before)
         Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
         Liaison__V1__InboxMessage im;
         int rc;
-        if (m->delivery_seq <= f->after || (f->channel[0] && strcmp(f->channel, m->channel) != 0))
+        if (m->delivery_seq <= f->after || (f->channel[0] && strcmp(f->channel, m->channel) != 0) ||
+            !officer_may_read(n, f->owner, m->channel))
             continue;
         msg_to_proto(m, &im);
         r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_MESSAGE;
@@ -1758,6 +2480,246 @@ static void forget_fresh(node_t *n)
         free(n->fresh[i].payload);
     }
     n->n_fresh = 0;
+}
+
+/* ---------------- hub: search and export ---------------- */
+
+/* Adds count terms of one kind to q; 0, or an error already reported to the client. */
+static int hub_terms_in(node_t *n, struct conn *c, lia_nstore_hub_query *q, lia_hub_kind kind,
+                        char **terms, size_t count)
+{
+    char msg[160];
+    int rc;
+
+    for (size_t i = 0; i < count; i++) {
+        if ((rc = lia_hub_query_add(n->store, q, kind, terms[i])) == 0)
+            continue;
+        if (rc == LIA_ERR_LIMIT)
+            snprintf(msg, sizeof msg, "at most %d entity terms in one search",
+                     LIA_HUB_QUERY_TERMS_MAX);
+        else if (rc == LIA_ERR_INVALID || rc == LIA_ERR_TOO_LARGE)
+            snprintf(msg, sizeof msg, "a %s term is empty, too long or not valid text",
+                     lia_hub_kind_name(kind));
+        else
+            snprintf(msg, sizeof msg, "%s", lia_strerror(rc));
+        reply_error(c->c, rc, msg);
+        return rc;
+    }
+    return 0;
+}
+
+/*
+ * Checks a search or export request and turns it into a store query (terms become tokens
+ * under the storage key). Returns 0, or an error already reported to the client.
+ */
+static int hub_query_of(node_t *n, struct conn *c, const Liaison__V1__SearchRequest *sr,
+                        lia_nstore_hub_query *q)
+{
+    int rc;
+
+    memset(q, 0, sizeof *q);
+    if (!n->hub) {
+        reply_error(c->c, LIA_ERR_CONFIG,
+                    "this node is not a hub: it keeps no search index (give it a hub "
+                    "certificate, or set 'hub yes' in its configuration and restart it)");
+        return LIA_ERR_CONFIG;
+    }
+    if (c->x.active) {
+        reply_error(c->c, LIA_ERR_LIMIT, "an export is still running on this connection");
+        return LIA_ERR_LIMIT;
+    }
+    /* The officer boundary holds at a hub too: only what the officer may read is searched. */
+    if (!c->officer)
+        return refuse_officer(c, NULL);
+    if (sr->channel[0] && lia_channel_valid(sr->channel) && !officer_may_read(n, c, sr->channel))
+        return refuse_officer(c, sr->channel);
+    if (sr->direct_only && !sr->channel[0] && !officer_may_read(n, c, ""))
+        return refuse_officer(c, "");
+    if (sr->sender[0] && !lia_node_id_valid(sr->sender)) {
+        reply_error(c->c, LIA_ERR_INVALID, "invalid sender node id");
+        return LIA_ERR_INVALID;
+    }
+    if (sr->channel[0] && (!lia_channel_valid(sr->channel) || sr->direct_only)) {
+        reply_error(c->c, LIA_ERR_INVALID,
+                    sr->direct_only ? "a channel and direct messages only exclude each other"
+                                    : "invalid channel name");
+        return LIA_ERR_INVALID;
+    }
+    if (sr->since_ms > INT64_MAX || sr->until_ms > INT64_MAX || sr->after > INT64_MAX ||
+        (sr->until_ms && sr->until_ms <= sr->since_ms)) {
+        reply_error(c->c, LIA_ERR_INVALID, "empty or invalid time range");
+        return LIA_ERR_INVALID;
+    }
+    if ((rc = hub_terms_in(n, c, q, LIA_HUB_CASE, sr->case_refs, sr->n_case_refs)) != 0 ||
+        (rc = hub_terms_in(n, c, q, LIA_HUB_PERSON, sr->persons, sr->n_persons)) != 0 ||
+        (rc = hub_terms_in(n, c, q, LIA_HUB_DOCUMENT, sr->documents, sr->n_documents)) != 0 ||
+        (rc = hub_terms_in(n, c, q, LIA_HUB_VEHICLE, sr->vehicles, sr->n_vehicles)) != 0 ||
+        (rc = hub_terms_in(n, c, q, LIA_HUB_PLACE, sr->places, sr->n_places)) != 0 ||
+        (rc = hub_terms_in(n, c, q, LIA_HUB_OFFICER, sr->officers, sr->n_officers)) != 0)
+        return rc;
+    snprintf(q->sender, sizeof q->sender, "%s", sr->sender);
+    snprintf(q->channel, sizeof q->channel, "%s", sr->channel);
+    q->by_channel = sr->channel[0] || sr->direct_only;
+    q->since_ms = sr->since_ms;
+    q->until_ms = sr->until_ms;
+    return 0;
+}
+
+/*
+ * Up to max matches of q after delivery sequence `after` that c's officer may read, like
+ * list_readable: *scanned is the last match looked at (readable or not), *more is 1 when it
+ * stopped at max. out is owned by the caller (lia_nstore_msgs_free).
+ */
+static int hub_search_readable(node_t *n, const struct conn *c, const lia_nstore_hub_query *q,
+                               uint64_t after, size_t max, lia_nstore_msg *out, size_t *got,
+                               uint64_t *scanned, int *more)
+{
+    lia_nstore_msg page[FOLLOW_BATCH];
+    int rc;
+
+    *got = 0;
+    *scanned = after;
+    *more = 0;
+    if (officer_sees_all(n, c)) {
+        if ((rc = lia_nstore_hub_search(n->store, q, after, max, out, got)) != 0)
+            return rc;
+        if (*got)
+            *scanned = out[*got - 1].delivery_seq;
+        *more = *got == max;
+        return 0;
+    }
+    for (;;) {
+        size_t np = 0, i;
+        if ((rc = lia_nstore_hub_search(n->store, q, *scanned, FOLLOW_BATCH, page, &np)) != 0) {
+            lia_nstore_msgs_free(out, *got);
+            *got = 0;
+            return rc;
+        }
+        for (i = 0; i < np && *got < max; i++) {
+            *scanned = page[i].delivery_seq;
+            if (!officer_may_read(n, c, page[i].channel))
+                continue;
+            out[(*got)++] = page[i];
+            page[i].payload = NULL; /* moved */
+            page[i].payload_len = 0;
+        }
+        lia_nstore_msgs_free(page, np);
+        if (*got == max) {
+            *more = 1;
+            return 0;
+        }
+        if (np < FOLLOW_BATCH)
+            return 0;
+    }
+}
+
+/* One page of matches (SearchReply). */
+static void handle_search(node_t *n, struct conn *c, const Liaison__V1__SearchRequest *sr)
+{
+    Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+    Liaison__V1__SearchReply sp = LIAISON__V1__SEARCH_REPLY__INIT;
+    size_t max = sr->max == 0 ? 100 : sr->max > 10000 ? 10000 : sr->max, got = 0;
+    lia_nstore_msg *msgs = NULL;
+    Liaison__V1__InboxMessage *im = NULL, **imp = NULL;
+    lia_nstore_hub_query q;
+    uint64_t scanned;
+    int rc, more = 0;
+
+    if (hub_query_of(n, c, sr, &q) != 0)
+        return;
+    msgs = calloc(max, sizeof *msgs);
+    im = calloc(max, sizeof *im);
+    imp = calloc(max, sizeof *imp);
+    if (!msgs || !im || !imp) {
+        reply_error(c->c, LIA_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = hub_search_readable(n, c, &q, sr->after, max, msgs, &got, &scanned, &more)) != 0) {
+        reply_error(c->c, rc, lia_strerror(rc));
+        goto done;
+    }
+    for (size_t i = 0; i < got; i++) {
+        msg_to_proto(&msgs[i], &im[i]);
+        imp[i] = &im[i];
+    }
+    sp.n_messages = got;
+    sp.messages = imp;
+    sp.more = more;
+    r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_SEARCH;
+    r.search = &sp;
+    (void)reply(c->c, &r);
+done:
+    lia_nstore_msgs_free(msgs, got);
+    free(msgs);
+    free(im);
+    free(imp);
+    sodium_memzero(&q, sizeof q);
+}
+
+/*
+ * Sends an export's next matches while the client keeps up (at most FOLLOW_QUEUED_MAX bytes
+ * queued), and ExportEnd after the last. 0, or an error to drop the connection.
+ */
+static int feed_export(node_t *n, struct conn *c)
+{
+    lia_nstore_msg msgs[FOLLOW_BATCH];
+    size_t got, sent;
+    uint64_t scanned;
+    int rc, more;
+
+    while (c->x.active) {
+        if (lia_ctl_pending(c->c) > FOLLOW_QUEUED_MAX)
+            return 0;
+        if ((rc = hub_search_readable(n, c, &c->x.q, c->x.after, FOLLOW_BATCH, msgs, &got, &scanned,
+                                      &more)) != 0)
+            return rc;
+        /* Large messages: stop within the batch once enough is queued (the rest is fetched
+         * again after x.after), so the queue stays far below its bound. */
+        sent = 0;
+        while (sent < got && lia_ctl_pending(c->c) <= FOLLOW_QUEUED_MAX) {
+            Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+            Liaison__V1__InboxMessage im;
+            msg_to_proto(&msgs[sent], &im);
+            r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_MESSAGE;
+            r.message = &im;
+            if ((rc = reply(c->c, &r)) != 0) {
+                lia_nstore_msgs_free(msgs, got);
+                return rc;
+            }
+            c->x.after = msgs[sent].delivery_seq;
+            c->x.count++;
+            sent++;
+        }
+        lia_nstore_msgs_free(msgs, got);
+        if (sent < got)
+            return 0;
+        c->x.after = scanned; /* past the matches this officer may not read */
+        if (!more) {
+            Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+            Liaison__V1__ExportEnd e = LIAISON__V1__EXPORT_END__INIT;
+            e.count = c->x.count;
+            r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_EXPORT_END;
+            r.export_end = &e;
+            sodium_memzero(&c->x, sizeof c->x);
+            return reply(c->c, &r);
+        }
+    }
+    return 0;
+}
+
+/* Starts an export and sends what the client can take now; 0, or an error to drop it. */
+static int start_export(node_t *n, struct conn *c, const Liaison__V1__SearchRequest *sr)
+{
+    lia_nstore_hub_query q;
+
+    if (hub_query_of(n, c, sr, &q) != 0)
+        return 0; /* refused with a reply; the connection stays */
+    c->x.q = q;
+    c->x.after = sr->after;
+    c->x.count = 0;
+    c->x.active = 1;
+    sodium_memzero(&q, sizeof q);
+    return feed_export(n, c);
 }
 
 /* ---------------- the loop ---------------- */
@@ -1798,6 +2760,8 @@ static void serve_control(node_t *n, const uint8_t *ready, struct pending_send *
         slot->c = cc;
         slot->gen = ++n->conn_gen;
         account_name(lia_ctl_conn_uid(cc), slot->account, sizeof slot->account);
+        slot->officer = lia_officers_by_uid(n->officers, lia_ctl_conn_uid(cc));
+        slot->admin = lia_ctl_conn_uid(cc) == geteuid() || lia_ctl_conn_uid(cc) == 0;
     }
     for (size_t i = 0; i < MAX_CONNS; i++) {
         struct conn *c = &n->conns[i];
@@ -1847,13 +2811,35 @@ static void serve_control(node_t *n, const uint8_t *ready, struct pending_send *
             case LIAISON__V1__CONTROL_REQUEST__KIND_CHANNEL_HISTORY:
                 handle_channel_history(n, c, req->channel_history->channel);
                 break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_OFFICER_LIST:
+                handle_officer_list(n, c);
+                break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_OFFICER_ASSIGN:
+                handle_officer_assign(n, c, req->officer_assign, 1);
+                break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_OFFICER_UNASSIGN:
+                handle_officer_assign(n, c, req->officer_unassign, 0);
+                break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_SEARCH:
+                handle_search(n, c, req->search);
+                break;
+            case LIAISON__V1__CONTROL_REQUEST__KIND_EXPORT:
+                if (start_export(n, c, req->export) != 0)
+                    drop_conn(c);
+                break;
             case LIAISON__V1__CONTROL_REQUEST__KIND_FOLLOW:
                 if (req->follow->channel[0] && !lia_channel_valid(req->follow->channel)) {
                     reply_error(c->c, LIA_ERR_INVALID, "invalid channel name");
                     break;
                 }
+                if (!c->officer ||
+                    (req->follow->channel[0] && !officer_may_read(n, c, req->follow->channel))) {
+                    (void)refuse_officer(c, req->follow->channel);
+                    break;
+                }
                 c->following = 1;
                 c->f.conn = c->c;
+                c->f.owner = c;
                 strcpy(c->f.channel, req->follow->channel);
                 c->f.after = req->follow->after;
                 if (feed_follower(n, &c->f) != 0)
@@ -1868,11 +2854,22 @@ static void serve_control(node_t *n, const uint8_t *ready, struct pending_send *
     }
 }
 
-/* The largest frame accepted from the broker: a Deliver, or a MembershipUpdate. */
-static size_t frame_max(const node_t *n)
+/* Hub role at start: the index exists, and holds every message stored before (received while
+ * the node was not a hub, or before it had an index), before anything new arrives. */
+static int hub_open(node_t *n)
 {
-    return (n->max_msg > LIA_MEMBERSHIP_UPDATE_MAX ? n->max_msg : LIA_MEMBERSHIP_UPDATE_MAX) +
-           FRAME_SLACK;
+    uint64_t count = 0;
+    int rc;
+
+    if ((rc = lia_nstore_hub_enable(n->store)) != 0 ||
+        (rc = lia_hub_catch_up(n->store, &count)) != 0) {
+        log_err("%s: cannot prepare the hub index: %s", n->store_path, lia_strerror(rc));
+        return rc;
+    }
+    log_notice("hub: every received message is indexed for search and export");
+    if (count)
+        log_notice("hub: indexed %llu messages stored earlier", (unsigned long long)count);
+    return 0;
 }
 
 static int open_all(node_t *n)
@@ -1885,6 +2882,8 @@ static int open_all(node_t *n)
         log_err("%s: %s", n->store_path, lia_strerror(rc));
         return rc;
     }
+    if (n->hub && (rc = hub_open(n)) != 0)
+        return rc;
     if ((rc = lia_map_new(LIA_DEST_DIGEST_BYTES, free_tx, &n->tx)) != 0 ||
         (rc = lia_opener_new(n->trust, n->id, n->me, &n->opener)) != 0)
         return rc;
@@ -1898,13 +2897,35 @@ static int open_all(node_t *n)
         log_err("%s: cannot restore the receive state: %s", n->store_path, lia_strerror(rc));
         return rc;
     }
+    if ((rc = restore_crl(n)) != 0)
+        return rc;
     if ((rc = lia_nstore_cursor(n->store, &n->cursor)) != 0)
         return rc;
-    if ((rc = lia_ctl_listen(n->control_path, n->allowed, n->n_allowed, &n->ctl)) != 0) {
+    if ((rc = restore_officers(n)) != 0) {
+        log_err("%s: cannot restore the officers' assignments: %s", n->store_path,
+                lia_strerror(rc));
+        return rc;
+    }
+    {
+        /* Admitted on the socket: the configured uids, every officer's, and root (the node
+         * administrator; it can read the store and keys anyway). */
+        size_t no = lia_officers_count(n->officers), k = 0;
+        uid_t *allowed = calloc(n->n_allowed + no + 1, sizeof *allowed);
+        if (!allowed)
+            return LIA_ERR_NOMEM;
+        for (size_t i = 0; i < n->n_allowed; i++)
+            allowed[k++] = n->allowed[i];
+        for (size_t i = 0; i < no; i++)
+            allowed[k++] = lia_officers_uid(n->officers, i);
+        allowed[k++] = 0;
+        rc = lia_ctl_listen(n->control_path, allowed, k, &n->ctl);
+        free(allowed);
+    }
+    if (rc != 0) {
         log_err("%s: cannot listen: %s", n->control_path, lia_strerror(rc));
         return rc;
     }
-    o.max_msg = frame_max(n);
+    o.max_msg = n->frame_max; /* a revocation list may be larger than max-message-bytes */
     o.sndhwm = o.rcvhwm = 2 * n->window + 1024;
     o.heartbeat_ivl_ms = (int)n->heartbeat_ms;
     o.heartbeat_timeout_ms = (int)n->heartbeat_timeout_ms;
@@ -1932,6 +2953,9 @@ int node_run(node_t *n)
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
         fatal(EX_OSERR, "sigaction failed");
+    sa.sa_handler = on_hup;
+    if (sigaction(SIGHUP, &sa, NULL) != 0)
+        fatal(EX_OSERR, "sigaction failed");
     signal(SIGPIPE, SIG_IGN);
     if ((rc = open_all(n)) != 0)
         return lia_err_exit(rc);
@@ -1952,6 +2976,11 @@ int node_run(node_t *n)
         size_t nfds = 0, n_sends = 0, n_dels = 0, n_acked = 0;
         int group = 0, need_resync = 0;
         uint64_t now;
+
+        if (reload_requested) {
+            reload_requested = 0;
+            node_reload(n);
+        }
 
         /* The transport's descriptor is edge-like: after any send, or a drain cut short,
          * look again without blocking. */
@@ -1978,6 +3007,8 @@ int node_run(node_t *n)
             }
             if (cc->following && cc->f.after < n->cursor && feed_follower(n, &cc->f) != 0)
                 drop_conn(cc);
+            if (cc->c && cc->x.active && feed_export(n, cc) != 0)
+                drop_conn(cc);
         }
         serve_control(n, ready, sends, &n_sends, BURST);
         /* Broker frames: drain what is there. */
@@ -1989,9 +3020,17 @@ int node_run(node_t *n)
             if (lia_client_recv(n->client, 0, &data, &len) != 0)
                 break;
             n->last_broker_ms = now_ms();
-            f = len <= frame_max(n) ? liaison__v1__frame__unpack(NULL, len, data) : NULL;
-            if (!f || f->base.n_unknown_fields) {
-                log_warn("broker sent a malformed frame (%zu bytes)", len);
+            /* Bounded before decoding; only a revocation list or a membership update may
+             * exceed max-message-bytes. */
+            f = len <= n->frame_max ? liaison__v1__frame__unpack(NULL, len, data) : NULL;
+            if (!f || f->base.n_unknown_fields ||
+                (f->kind_case != LIAISON__V1__FRAME__KIND_REVOCATION &&
+                 f->kind_case != LIAISON__V1__FRAME__KIND_MEMBERSHIP_UPDATE &&
+                 len > n->max_msg + FRAME_SLACK) ||
+                (f->kind_case == LIAISON__V1__FRAME__KIND_MEMBERSHIP_UPDATE &&
+                 len > LIA_MEMBERSHIP_UPDATE_MAX + FRAME_SLACK &&
+                 len > n->max_msg + FRAME_SLACK)) {
+                log_warn("broker sent a malformed or oversized frame (%zu bytes)", len);
                 free(data);
                 if (f)
                     liaison__v1__frame__free_unpacked(f, NULL);
@@ -1999,6 +3038,10 @@ int node_run(node_t *n)
             }
             free(data);
             switch (f->kind_case) {
+            case LIAISON__V1__FRAME__KIND_REVOCATION:
+                /* Applied at once, before the deliveries that follow it are opened. */
+                (void)take_crl(n, f->revocation->crl.data, f->revocation->crl.len, "the broker", 0);
+                break;
             case LIAISON__V1__FRAME__KIND_PUBLISH_ACK:
                 for (size_t i = 0; i < f->publish_ack->n_message_ids && n_acked < ACKED_MAX; i++)
                     if (f->publish_ack->message_ids[i].len == LIA_MESSAGE_ID_BYTES)
@@ -2153,6 +3196,10 @@ int node_run(node_t *n)
             if (n->conns[i].c && lia_ctl_pending(n->conns[i].c) &&
                 lia_ctl_flush(n->conns[i].c) != 0 && lia_ctl_conn_fd(n->conns[i].c) < 0)
                 drop_conn(&n->conns[i]);
+        /* An export with nothing queued can go on at once: do not wait in poll. */
+        for (size_t i = 0; i < MAX_CONNS; i++)
+            if (n->conns[i].c && n->conns[i].x.active && !lia_ctl_pending(n->conns[i].c))
+                busy = 1;
         for (size_t i = 0; i < n_dels; i++)
             free(dels[i].env);
         now = now_ms();

@@ -1,14 +1,15 @@
 /*
  * liaison: the operator's command-line client (see cli.h). Subcommands: send, follow, inbox,
- * show, status, channel. Every failure prints what went wrong and how to fix it, and exits with a
- * sysexits(3) status (lia_err_exit for library errors, EX_USAGE for bad command lines,
- * EX_UNAVAILABLE when the node daemon cannot be reached).
+ * show, status, officer, whoami, search, export, channel. Every failure prints what went wrong
+ * and how to fix it, and exits with a sysexits(3) status (lia_err_exit for library errors,
+ * EX_USAGE for bad command lines, EX_UNAVAILABLE when the node daemon cannot be reached).
  */
 #define _GNU_SOURCE /* getopt_long, ppoll, timegm */
 #include "cli.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -1470,7 +1471,8 @@ static void status_help(void)
     printf("usage: liaison status [--json] [--socket PATH]\n"
            "\n"
            "Shows the node: its id, the broker connection, outbox and inbox positions, the\n"
-           "channels it is a member of, and the account the daemon sees for you.\n"
+           "channels it is a member of, the account the daemon sees for you, and the\n"
+           "authority's revocation list in force (serial, issue time, certificates revoked).\n"
            "\n"
            "  --json        the status as one JSON object\n"
            "  --socket PATH the daemon's control socket\n");
@@ -1612,7 +1614,14 @@ static int cmd_list(struct global *g, int show, int argc, char **argv)
             printf("delivery sequence %" PRIu64 "\nmessage id        %s\nsender            ",
                    m->delivery_seq, idhex);
             put_safe(m->sender, 64);
-            printf(" (sequence %" PRIu64 ")\nchannel           ", m->sender_seq);
+            printf(" (sequence %" PRIu64 ")\n", m->sender_seq);
+            if (p && p->officer && *p->officer) {
+                /* Named inside the payload the sending node signed: who is accountable. */
+                fputs("officer           ", stdout);
+                put_safe(p->officer, 64);
+                putchar('\n');
+            }
+            fputs("channel           ", stdout);
             put_safe(m->channel && *m->channel ? m->channel : "(direct message)", 64);
             printf("\ncreated           %s\nreceived          %s\n", when, recv);
             if (p) {
@@ -1634,8 +1643,8 @@ static int cmd_list(struct global *g, int show, int argc, char **argv)
     }
 
     if (!g->json)
-        printf("%8s  %-20s  %-16s  %-16s  %-18s  %-16s  %s\n", "SEQ", "CREATED (UTC)", "FROM",
-               "CHANNEL", "KIND", "CASE", "TITLE");
+        printf("%8s  %-20s  %-16s  %-16s  %-16s  %-18s  %-16s  %s\n", "SEQ", "CREATED (UTC)",
+               "FROM", "OFFICER", "CHANNEL", "KIND", "CASE", "TITLE");
     for (size_t i = 0; i < rep->list->n_messages; i++) {
         const Liaison__V1__InboxMessage *m = rep->list->messages[i];
         Liaison__V1__Payload *p = decode_payload(m);
@@ -1648,7 +1657,13 @@ static int cmd_list(struct global *g, int show, int argc, char **argv)
             if (p)
                 body_title(p, &title, &text);
             printf("%8" PRIu64 "  %-20s  ", m->delivery_seq, when);
-            printf("%-16.16s  %-16.16s  %-18s  %-16.16s  ", m->sender,
+            char officer[17] = "";
+            /* A table cell: control characters become '?' (the daemon's data, still text). */
+            for (size_t k = 0; p && p->officer && p->officer[k] && k < 16; k++)
+                officer[k] = (unsigned char)p->officer[k] < 0x20 || p->officer[k] == 0x7f
+                                 ? '?'
+                                 : p->officer[k];
+            printf("%-16.16s  %-16.16s  %-16.16s  %-18s  %-16.16s  ", m->sender, officer,
                    m->channel && *m->channel ? m->channel : "(direct)",
                    p ? body_kind(p) : "(undecodable)",
                    p && p->governance && p->governance->case_reference
@@ -1695,6 +1710,8 @@ static int cmd_status(struct global *g, int argc, char **argv)
         fmt_ms(s->last_broker_frame_ms, last, sizeof last);
         printf("node              %s\n", s->node_id);
         printf("account           %s\n", s->account);
+        printf("officer           %s%s\n", *s->officer ? s->officer : "(none)",
+               s->node_admin ? " (node administrator)" : "");
         printf("broker            %s (%s; last frame %s)\n", s->broker_endpoint,
                s->broker_connected ? "connected" : "NOT CONNECTED", last);
         printf("outbox pending    %" PRIu64 "\n", s->outbox_pending);
@@ -1705,8 +1722,636 @@ static int cmd_status(struct global *g, int argc, char **argv)
         for (size_t i = 0; i < s->n_channels; i++)
             printf(" %s", s->channels[i]);
         printf("%s\n", s->n_channels ? "" : " (none)");
+        if (s->crl_serial) {
+            char issued[40];
+            fmt_ms(s->crl_issued_at * 1000u, issued, sizeof issued);
+            printf("revocation list   %" PRIu64 " (issued %s, %" PRIu64 " certificate%s revoked)\n",
+                   s->crl_serial, issued, s->crl_revoked, s->crl_revoked == 1 ? "" : "s");
+        } else {
+            printf("revocation list   (none)\n");
+        }
     }
     liaison__v1__control_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ officers */
+
+static void officer_help(void)
+{
+    printf("usage: liaison officer list [--json] [--socket PATH]\n"
+           "       liaison officer assign OFFICER CHANNEL [--json] [--socket PATH]\n"
+           "       liaison officer unassign OFFICER CHANNEL [--json] [--socket PATH]\n"
+           "\n"
+           "The officers of this node and the channels each works on. An officer reads, follows\n"
+           "and sends only on the channels it is assigned to; CHANNEL may also be @direct\n"
+           "(direct messages) or * (everything this node receives).\n"
+           "\n"
+           "  list      every officer with its account and assignments (the node administrator),\n"
+           "            or your own entry (an officer)\n"
+           "  assign    assign OFFICER to CHANNEL (node administrator only; stored durably)\n"
+           "  unassign  remove a run-time assignment (node administrator only); assignments\n"
+           "            made in node.conf ('assign' lines) are removed there\n"
+           "\n"
+           "Officers themselves are declared in node.conf: 'officer ID ACCOUNT'.\n"
+           "\n"
+           "  --json        JSON (list: one object per officer, JSON Lines)\n"
+           "  --socket PATH the daemon's control socket\n");
+}
+
+static void whoami_help(void)
+{
+    printf("usage: liaison whoami [--json] [--socket PATH]\n"
+           "\n"
+           "Shows who the node daemon sees on the control socket: your local account, the\n"
+           "officer id it is mapped to (the officer named in what you send), whether you are\n"
+           "the node administrator, and the channels you are assigned to.\n"
+           "\n"
+           "  --json        one JSON object\n"
+           "  --socket PATH the daemon's control socket\n");
+}
+
+/* Prints one officer: "ID  ACCOUNT  UID  assignments" or one JSON line. */
+static int print_officer(const struct global *g, const Liaison__V1__Officer *o)
+{
+    if (g->json) {
+        char *text = NULL;
+        int rc = lia_pbjson_format(&o->base, 0, &text);
+        if (rc == 0)
+            puts(text);
+        free(text);
+        return rc ? lia_err_exit(rc) : 0;
+    }
+    printf("%-20s  %-16s  %7u  ", o->id, o->account, (unsigned)o->uid);
+    for (size_t j = 0; j < o->n_assignments; j++) {
+        printf("%s%s", j ? ", " : "", o->assignments[j]->channel);
+        if (o->assignments[j]->config_line)
+            printf(" (node.conf:%u)", (unsigned)o->assignments[j]->config_line);
+    }
+    printf("%s\n", o->n_assignments ? "" : "(no channels)");
+    return 0;
+}
+
+static int cmd_officer(struct global *g, int argc, char **argv)
+{
+    Liaison__V1__ControlRequest req = LIAISON__V1__CONTROL_REQUEST__INIT;
+    Liaison__V1__OfficerListRequest lreq = LIAISON__V1__OFFICER_LIST_REQUEST__INIT;
+    Liaison__V1__OfficerAssignRequest areq = LIAISON__V1__OFFICER_ASSIGN_REQUEST__INIT;
+    Liaison__V1__ControlReply *rep = NULL;
+    const char *sub;
+    int rc;
+
+    if (argc >= 2 && argv[1][0] != '-') {
+        sub = argv[1];
+        argc--;
+        argv++;
+    } else {
+        sub = NULL;
+    }
+    rc = list_opts("officer", g, argc, argv, NULL, NULL, NULL, officer_help);
+    if (rc)
+        return rc < 0 ? EX_OK : rc;
+    if (!sub)
+        return usage_error("officer", "which action? list, assign or unassign");
+    if (strcmp(sub, "list") == 0) {
+        if (optind < argc)
+            return usage_error("officer", "unexpected argument '%s'", argv[optind]);
+        req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_OFFICER_LIST;
+        req.officer_list = &lreq;
+        rc = call(g, &req, LIAISON__V1__CONTROL_REPLY__KIND_OFFICER_LIST, &rep);
+        if (rc)
+            return rc;
+        if (!g->json)
+            printf("%-20s  %-16s  %7s  %s\n", "OFFICER", "ACCOUNT", "UID", "CHANNELS");
+        for (size_t i = 0; i < rep->officer_list->n_officers && !rc; i++)
+            rc = print_officer(g, rep->officer_list->officers[i]);
+        if (!g->json && rep->officer_list->n_officers == 0)
+            printf("(no officers: declare them in node.conf with 'officer ID ACCOUNT')\n");
+        liaison__v1__control_reply__free_unpacked(rep, NULL);
+        return rc;
+    }
+    if (strcmp(sub, "assign") != 0 && strcmp(sub, "unassign") != 0)
+        return usage_error("officer", "unknown action '%s' (list, assign, unassign)", sub);
+    if (argc - optind != 2)
+        return usage_error("officer", "%s takes an officer id and a channel", sub);
+    areq.officer = argv[optind];
+    areq.channel = argv[optind + 1];
+    if (strcmp(sub, "assign") == 0) {
+        req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_OFFICER_ASSIGN;
+        req.officer_assign = &areq;
+    } else {
+        req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_OFFICER_UNASSIGN;
+        req.officer_unassign = &areq;
+    }
+    rc = call(g, &req, LIAISON__V1__CONTROL_REPLY__KIND_OFFICER_ASSIGN, &rep);
+    if (rc)
+        return rc;
+    if (g->json) {
+        char *text = NULL;
+        rc = lia_pbjson_format(&rep->officer_assign->base, 0, &text);
+        if (rc == 0)
+            puts(text);
+        free(text);
+        rc = rc ? lia_err_exit(rc) : 0;
+    } else {
+        printf("officer %s %s %s%s\n", areq.officer,
+               strcmp(sub, "assign") == 0 ? "assigned to" : "unassigned from", areq.channel,
+               rep->officer_assign->changed ? "" : " (it already was; nothing changed)");
+        if (rep->officer_assign->officer)
+            rc = print_officer(g, rep->officer_assign->officer);
+    }
+    liaison__v1__control_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+static int cmd_whoami(struct global *g, int argc, char **argv)
+{
+    Liaison__V1__ControlRequest req = LIAISON__V1__CONTROL_REQUEST__INIT;
+    Liaison__V1__StatusRequest sreq = LIAISON__V1__STATUS_REQUEST__INIT;
+    Liaison__V1__OfficerListRequest lreq = LIAISON__V1__OFFICER_LIST_REQUEST__INIT;
+    Liaison__V1__ControlReply *st = NULL, *ol = NULL;
+    const Liaison__V1__Officer *me = NULL;
+    int rc = list_opts("whoami", g, argc, argv, NULL, NULL, NULL, whoami_help);
+
+    if (rc)
+        return rc < 0 ? EX_OK : rc;
+    if (optind < argc)
+        return usage_error("whoami", "unexpected argument '%s'", argv[optind]);
+    req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_STATUS;
+    req.status = &sreq;
+    if ((rc = call(g, &req, LIAISON__V1__CONTROL_REPLY__KIND_STATUS, &st)) != 0)
+        return rc;
+    if (*st->status->officer) {
+        req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_OFFICER_LIST;
+        req.officer_list = &lreq;
+        if ((rc = call(g, &req, LIAISON__V1__CONTROL_REPLY__KIND_OFFICER_LIST, &ol)) != 0)
+            goto done;
+        for (size_t i = 0; i < ol->officer_list->n_officers; i++)
+            if (strcmp(ol->officer_list->officers[i]->id, st->status->officer) == 0)
+                me = ol->officer_list->officers[i];
+    }
+    if (g->json) {
+        json_object *o = json_object_new_object(), *a = json_object_new_array();
+        if (!o || !a) {
+            json_object_put(o);
+            json_object_put(a);
+            rc = EX_OSERR;
+            goto done;
+        }
+        json_object_object_add(o, "node_id", json_object_new_string(st->status->node_id));
+        json_object_object_add(o, "account", json_object_new_string(st->status->account));
+        json_object_object_add(o, "officer", json_object_new_string(st->status->officer));
+        json_object_object_add(o, "node_admin", json_object_new_boolean(st->status->node_admin));
+        for (size_t j = 0; me && j < me->n_assignments; j++)
+            json_object_array_add(a, json_object_new_string(me->assignments[j]->channel));
+        json_object_object_add(o, "assignments", a);
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+    } else {
+        printf("node              %s\n", st->status->node_id);
+        printf("account           %s\n", st->status->account);
+        printf("officer           %s\n",
+               *st->status->officer
+                   ? st->status->officer
+                   : "(none: you cannot read or send; ask the node administrator)");
+        printf("node admin        %s\n", st->status->node_admin ? "yes" : "no");
+        printf("assigned to      ");
+        for (size_t j = 0; me && j < me->n_assignments; j++)
+            printf(" %s", me->assignments[j]->channel);
+        printf("%s\n", me && me->n_assignments ? "" : " (nothing)");
+    }
+done:
+    if (st)
+        liaison__v1__control_reply__free_unpacked(st, NULL);
+    if (ol)
+        liaison__v1__control_reply__free_unpacked(ol, NULL);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ search, export (hub) */
+
+enum {
+    O_HUB_CASE = 2000,
+    O_HUB_PERSON,
+    O_HUB_DOCUMENT,
+    O_HUB_VEHICLE,
+    O_HUB_ROUTE,
+    O_HUB_OFFICER,
+    O_HUB_SENDER,
+    O_HUB_CHANNEL,
+    O_HUB_DIRECT,
+    O_HUB_SINCE,
+    O_HUB_UNTIL,
+    O_HUB_AFTER,
+    O_HUB_MAX,
+    O_HUB_OUT,
+    O_HUB_JSON,
+    O_HUB_SOCKET,
+    O_HUB_HELP,
+};
+
+#define HUB_TERMS_MAX 8 /* entity terms in one search (the daemon's bound) */
+
+struct hub_opts {
+    Liaison__V1__SearchRequest sr;
+    char *terms[6][HUB_TERMS_MAX]; /* case, person, document, vehicle, place, officer */
+    size_t n_terms[6], total;
+    const char *out;
+};
+
+static void search_help(int export)
+{
+    printf("usage: liaison %s [--case REF] [--person NAME] [--document NUM] [--vehicle PLATE]\n"
+           "         [--route PLACE] [--officer NAME] [--sender NODE] [--channel C | --direct]\n"
+           "         [--since T] [--until T] [--after N] %s[--socket PATH]\n"
+           "\n",
+           export ? "export" : "search", export ? "[--out FILE] " : "[--max N] [--json] ");
+    if (export)
+        printf("Writes every stored message that matches, as JSON Lines: one object per message\n"
+               "with delivery_seq, sender, channel (\"\" for a direct message), sender_seq,\n"
+               "created_at_ms, received_at_ms, created_at (UTC), officer, message_id and the\n"
+               "payload as JSON (the same mapping as 'liaison send --json' reads).\n");
+    else
+        printf("Lists the stored messages that match, oldest first (page with --after).\n");
+    printf("Only a hub keeps the index these commands need. Every condition given must hold;\n"
+           "an option given twice must match twice (e.g. two persons in one message). Entity\n"
+           "values match whole values after normalisation (case, repeated blanks; documents\n"
+           "and plates also without blanks, '-' and '.'), never parts of them: 'HOXHA' finds\n"
+           "'Hoxha' and 'Dritan Hoxha', 'Hox' finds nothing.\n"
+           "\n"
+           "  --case REF       case reference (or request id of an information exchange)\n"
+           "  --person NAME    family name, given names, 'given family', 'family given',\n"
+           "                   maiden name or alias of a person\n"
+           "  --document NUM   document number\n"
+           "  --vehicle PLATE  registration plate or VIN\n"
+           "  --route PLACE    place name or country code where a route leg starts or ends\n"
+           "  --officer NAME   accountable officer named in the message\n"
+           "  --sender NODE    sending node id\n"
+           "  --channel C      only channel C;  --direct  only direct messages\n"
+           "  --since T        created at or after T;  --until T  created before T\n"
+           "                   T: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS]Z (UTC), or Unix seconds\n"
+           "                   with optional milliseconds (1767225600.250)\n"
+           "  --after N        only messages after delivery sequence N\n");
+    if (export)
+        printf("  --out FILE       write to FILE (created, mode 0600; never overwritten)\n"
+               "                   instead of standard output\n");
+    else
+        printf("  --max N          at most N messages, 1..10000 (default 100)\n"
+               "  --json           one JSON object per line (as 'liaison export' writes)\n");
+    printf("  --socket PATH    the daemon's control socket\n");
+}
+
+/* T as "YYYY-MM-DD[THH:MM[:SS]Z]" (UTC) or Unix seconds with up to 3 decimals, in ms. */
+static int parse_instant_ms(const char *s, uint64_t *ms)
+{
+    int64_t t;
+    if (isdigit((unsigned char)s[0]) && !strchr(s, '-')) {
+        char *end;
+        uint64_t sec, frac = 0;
+        int digits = 0;
+        errno = 0;
+        sec = strtoull(s, &end, 10);
+        if (errno || sec > 7258118400ull)
+            return -1;
+        if (*end == '.') {
+            for (end++; isdigit((unsigned char)*end) && digits < 3; end++, digits++)
+                frac = frac * 10 + (uint64_t)(*end - '0');
+            if (digits == 0)
+                return -1;
+            for (; digits < 3; digits++)
+                frac *= 10;
+        }
+        if (*end)
+            return -1;
+        *ms = sec * 1000 + frac;
+        return 0;
+    }
+    if (parse_time(s, 1, &t) != 0 || t < 0)
+        return -1;
+    *ms = (uint64_t)t * 1000;
+    return 0;
+}
+
+static int hub_parse(const char *cmd, struct global *g, int export, int argc, char **argv,
+                     struct hub_opts *h)
+{
+    const struct option opts[] = {
+        {"case", required_argument, NULL, O_HUB_CASE},
+        {"person", required_argument, NULL, O_HUB_PERSON},
+        {"document", required_argument, NULL, O_HUB_DOCUMENT},
+        {"vehicle", required_argument, NULL, O_HUB_VEHICLE},
+        {"route", required_argument, NULL, O_HUB_ROUTE},
+        {"officer", required_argument, NULL, O_HUB_OFFICER},
+        {"sender", required_argument, NULL, O_HUB_SENDER},
+        {"channel", required_argument, NULL, O_HUB_CHANNEL},
+        {"direct", no_argument, NULL, O_HUB_DIRECT},
+        {"since", required_argument, NULL, O_HUB_SINCE},
+        {"until", required_argument, NULL, O_HUB_UNTIL},
+        {"after", required_argument, NULL, O_HUB_AFTER},
+        {export ? "out" : "max", required_argument, NULL, export ? O_HUB_OUT : O_HUB_MAX},
+        {"json", no_argument, NULL, O_HUB_JSON},
+        {"socket", required_argument, NULL, O_HUB_SOCKET},
+        {"help", no_argument, NULL, O_HUB_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    uint64_t u;
+    int c;
+
+    memset(h, 0, sizeof *h);
+    liaison__v1__search_request__init(&h->sr);
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        const char *opt = argv[optind - 1];
+        switch (c) {
+        case O_HUB_HELP:
+            search_help(export);
+            return -1;
+        case O_HUB_CASE:
+        case O_HUB_PERSON:
+        case O_HUB_DOCUMENT:
+        case O_HUB_VEHICLE:
+        case O_HUB_ROUTE:
+        case O_HUB_OFFICER: {
+            size_t k = (size_t)(c - O_HUB_CASE);
+            if (h->total == HUB_TERMS_MAX)
+                return usage_error(cmd, "at most %d entity options in one search", HUB_TERMS_MAX);
+            if (!*optarg)
+                return usage_error(cmd, "%s: empty value", opt);
+            h->terms[k][h->n_terms[k]++] = optarg;
+            h->total++;
+            break;
+        }
+        case O_HUB_SENDER:
+            h->sr.sender = optarg;
+            break;
+        case O_HUB_CHANNEL:
+            if (!*optarg)
+                return usage_error(cmd, "--channel: empty channel name (for direct messages "
+                                        "use --direct)");
+            h->sr.channel = optarg;
+            break;
+        case O_HUB_DIRECT:
+            h->sr.direct_only = 1;
+            break;
+        case O_HUB_SINCE:
+        case O_HUB_UNTIL:
+            if (parse_instant_ms(optarg, c == O_HUB_SINCE ? &h->sr.since_ms : &h->sr.until_ms) != 0)
+                return usage_error(cmd,
+                                   "%s: '%s' is not a time (YYYY-MM-DD, "
+                                   "YYYY-MM-DDTHH:MM[:SS]Z or Unix seconds)",
+                                   c == O_HUB_SINCE ? "--since" : "--until", optarg);
+            break;
+        case O_HUB_AFTER:
+            if (parse_u64(optarg, &h->sr.after) != 0)
+                return usage_error(cmd, "--after: '%s' is not a delivery sequence number", optarg);
+            break;
+        case O_HUB_MAX:
+            if (parse_u64(optarg, &u) != 0 || u < 1 || u > 10000)
+                return usage_error(cmd, "--max: expected 1..10000");
+            h->sr.max = (uint32_t)u;
+            break;
+        case O_HUB_OUT:
+            if (!*optarg)
+                return usage_error(cmd, "--out: empty file name");
+            h->out = optarg;
+            break;
+        case O_HUB_JSON:
+            g->json = 1;
+            break;
+        case O_HUB_SOCKET:
+            g->socket = optarg;
+            break;
+        case ':':
+            return usage_error(cmd, "option %s needs a value", opt);
+        default:
+            return usage_error(cmd, "unknown option %s", opt);
+        }
+    }
+    if (optind < argc)
+        return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (*h->sr.channel && h->sr.direct_only)
+        return usage_error(cmd, "--channel and --direct exclude each other");
+    if (h->sr.until_ms && h->sr.until_ms <= h->sr.since_ms)
+        return usage_error(cmd, "--until must be later than --since");
+    h->sr.case_refs = h->terms[0];
+    h->sr.n_case_refs = h->n_terms[0];
+    h->sr.persons = h->terms[1];
+    h->sr.n_persons = h->n_terms[1];
+    h->sr.documents = h->terms[2];
+    h->sr.n_documents = h->n_terms[2];
+    h->sr.vehicles = h->terms[3];
+    h->sr.n_vehicles = h->n_terms[3];
+    h->sr.places = h->terms[4];
+    h->sr.n_places = h->n_terms[4];
+    h->sr.officers = h->terms[5];
+    h->sr.n_officers = h->n_terms[5];
+    return 0;
+}
+
+/*
+ * One message as one line of JSON (the export format; also `search --json`): the message's
+ * fields, created_at in UTC, the officer from the payload, and the payload through pbjson (or,
+ * if it cannot be decoded, payload_base64 with the raw bytes). 0 or EX_IOERR/EX_OSERR.
+ */
+static int hub_json_line(FILE *f, const Liaison__V1__InboxMessage *m, const Liaison__V1__Payload *p)
+{
+    json_object *o = NULL, *po = NULL;
+    char idhex[2 * 64 + 1], when[40];
+    const char *s;
+    int rc = 0;
+
+    if (lia_pbjson_to_object(&m->base, &o) < 0)
+        return EX_OSERR;
+    json_object_object_del(o, "payload");
+    json_object_object_del(o, "message_id");
+    json_object_object_add(o, "channel", json_object_new_string(m->channel ? m->channel : ""));
+    if (m->message_id.len <= 64) {
+        hex(m->message_id.data, m->message_id.len, idhex);
+        json_object_object_add(o, "message_id", json_object_new_string(idhex));
+    }
+    {
+        /* RFC 3339 in UTC with milliseconds, for analysis tools. */
+        time_t t = (time_t)(m->created_at_ms / 1000);
+        struct tm tm;
+        char sec[32];
+        if (gmtime_r(&t, &tm) && strftime(sec, sizeof sec, "%Y-%m-%dT%H:%M:%S", &tm) > 0)
+            snprintf(when, sizeof when, "%s.%03uZ", sec, (unsigned)(m->created_at_ms % 1000));
+        else
+            snprintf(when, sizeof when, "-");
+    }
+    json_object_object_add(o, "created_at", json_object_new_string(when));
+    if (p && p->officer)
+        json_object_object_add(o, "officer", json_object_new_string(p->officer));
+    if (p && lia_pbjson_to_object(&p->base, &po) == 0) {
+        json_object_object_add(o, "payload", po);
+    } else {
+        size_t cap = sodium_base64_encoded_len(m->payload.len, sodium_base64_VARIANT_ORIGINAL);
+        char *b64 = malloc(cap);
+        if (!b64) {
+            json_object_put(o);
+            return EX_OSERR;
+        }
+        sodium_bin2base64(b64, cap, m->payload.data, m->payload.len,
+                          sodium_base64_VARIANT_ORIGINAL);
+        json_object_object_add(o, "payload_error",
+                               json_object_new_string("payload could not be decoded"));
+        json_object_object_add(o, "payload_base64", json_object_new_string(b64));
+        free(b64);
+    }
+    s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (fputs(s ? s : "{}", f) == EOF || fputc('\n', f) == EOF)
+        rc = EX_IOERR;
+    json_object_put(o);
+    return rc;
+}
+
+static int cmd_search(struct global *g, int argc, char **argv)
+{
+    Liaison__V1__ControlRequest req = LIAISON__V1__CONTROL_REQUEST__INIT;
+    Liaison__V1__ControlReply *rep = NULL;
+    const Liaison__V1__SearchReply *sp;
+    struct hub_opts h;
+    int rc = hub_parse("search", g, 0, argc, argv, &h);
+
+    if (rc)
+        return rc < 0 ? EX_OK : rc;
+    req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_SEARCH;
+    req.search = &h.sr;
+    if ((rc = call(g, &req, LIAISON__V1__CONTROL_REPLY__KIND_SEARCH, &rep)) != 0)
+        return rc;
+    sp = rep->search;
+    if (!g->json)
+        printf("%8s  %-20s  %-16s  %-16s  %-18s  %-16s  %s\n", "SEQ", "CREATED (UTC)", "FROM",
+               "CHANNEL", "KIND", "CASE", "TITLE");
+    for (size_t i = 0; i < sp->n_messages && rc == 0; i++) {
+        const Liaison__V1__InboxMessage *m = sp->messages[i];
+        Liaison__V1__Payload *p = decode_payload(m);
+        if (g->json) {
+            rc = hub_json_line(stdout, m, p);
+        } else {
+            char when[40];
+            const char *title = "", *text = "";
+            fmt_ms(m->created_at_ms, when, sizeof when);
+            if (p)
+                body_title(p, &title, &text);
+            printf("%8" PRIu64 "  %-20s  ", m->delivery_seq, when);
+            printf("%-16.16s  %-16.16s  %-18s  ", m->sender,
+                   m->channel && *m->channel ? m->channel : "(direct)",
+                   p ? body_kind(p) : "(undecodable)");
+            put_safe(p && p->governance && p->governance->case_reference
+                         ? p->governance->case_reference
+                         : "",
+                     16);
+            fputs("  ", stdout);
+            put_safe(title, 60);
+            putchar('\n');
+        }
+        if (p)
+            liaison__v1__payload__free_unpacked(p, NULL);
+    }
+    if (!g->json && sp->n_messages == 0)
+        printf("(no messages match)\n");
+    if (!g->json && sp->more)
+        printf("(more: continue with --after %" PRIu64 ")\n",
+               sp->messages[sp->n_messages - 1]->delivery_seq);
+    liaison__v1__control_reply__free_unpacked(rep, NULL);
+    if (rc == 0 && fflush(stdout) != 0)
+        rc = EX_IOERR;
+    return rc;
+}
+
+/* Opens the export file: created, 0600 (exports hold personal data), never overwritten. */
+static int open_out(const char *path, FILE **f)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "liaison export: cannot create %s: %s%s\n", path, strerror(errno),
+                errno == EEXIST ? " (choose another name, or remove the old export)" : "");
+        return EX_CANTCREAT;
+    }
+    if (!(*f = fdopen(fd, "w"))) {
+        fprintf(stderr, "liaison export: %s: %s\n", path, strerror(errno));
+        close(fd);
+        unlink(path);
+        return EX_OSERR;
+    }
+    return 0;
+}
+
+static int cmd_export(struct global *g, int argc, char **argv)
+{
+    Liaison__V1__ControlRequest req = LIAISON__V1__CONTROL_REQUEST__INIT;
+    lia_ctl_conn_t *c = NULL;
+    struct hub_opts h;
+    FILE *f = stdout;
+    uint64_t count = 0;
+    sigset_t none;
+    int rc = hub_parse("export", g, 1, argc, argv, &h), done = 0;
+
+    if (rc)
+        return rc < 0 ? EX_OK : rc;
+    req.kind_case = LIAISON__V1__CONTROL_REQUEST__KIND_EXPORT;
+    req.export = &h.sr;
+    sigemptyset(&none);
+    if ((rc = connect_daemon(g, &c)) != 0)
+        return rc;
+    if (h.out && (rc = open_out(h.out, &f)) != 0) {
+        lia_ctl_conn_destroy(&c);
+        return rc;
+    }
+    if ((rc = send_request(c, &req)) != 0)
+        goto out;
+    while (!done) {
+        Liaison__V1__ControlReply *rep = NULL;
+        if ((rc = read_reply(c, REPLY_TIMEOUT_MS, &none, &rep)) != 0) {
+            rc = rc < 0 ? EX_TEMPFAIL : rc;
+            break;
+        }
+        if (rep->kind_case == LIAISON__V1__CONTROL_REPLY__KIND_MESSAGE) {
+            Liaison__V1__Payload *p = decode_payload(rep->message);
+            rc = hub_json_line(f, rep->message, p);
+            if (p)
+                liaison__v1__payload__free_unpacked(p, NULL);
+            count++;
+        } else if (rep->kind_case == LIAISON__V1__CONTROL_REPLY__KIND_EXPORT_END) {
+            if (rep->export_end->count != count) {
+                fprintf(stderr,
+                        "liaison export: the daemon announced %" PRIu64
+                        " messages and sent %" PRIu64 "\n",
+                        rep->export_end->count, count);
+                rc = EX_PROTOCOL;
+            }
+            done = 1;
+        } else if (rep->kind_case == LIAISON__V1__CONTROL_REPLY__KIND_ERROR) {
+            rc = daemon_error(rep->error);
+        } else {
+            fprintf(stderr, "liaison: the node daemon sent an unexpected reply (kind %d)\n",
+                    (int)rep->kind_case);
+            rc = EX_PROTOCOL;
+        }
+        liaison__v1__control_reply__free_unpacked(rep, NULL);
+        if (rc)
+            break;
+    }
+out:
+    lia_ctl_conn_destroy(&c);
+    if (rc == 0 && (fflush(f) != 0 || (f != stdout && fsync(fileno(f)) != 0))) {
+        fprintf(stderr, "liaison export: cannot write %s: %s\n", h.out ? h.out : "the output",
+                strerror(errno));
+        rc = EX_IOERR;
+    }
+    if (f != stdout && fclose(f) != 0 && rc == 0) {
+        fprintf(stderr, "liaison export: cannot write %s: %s\n", h.out, strerror(errno));
+        rc = EX_IOERR;
+    }
+    if (f != stdout && rc != 0) {
+        unlink(h.out); /* no partial export left behind */
+        fprintf(stderr, "liaison export: %s not written\n", h.out);
+    } else if (f != stdout) {
+        fprintf(stderr, "exported %" PRIu64 " message%s to %s\n", count, count == 1 ? "" : "s",
+                h.out);
+    }
     return rc;
 }
 
@@ -1928,6 +2573,10 @@ static void main_help(void)
            "  inbox     list stored messages\n"
            "  show      show one message in full\n"
            "  status    show the node's state\n"
+           "  officer   the node's officers and their channels (list, assign, unassign)\n"
+           "  whoami    your account, officer id and assigned channels\n"
+           "  search    search the messages stored at a hub (case, person, document...)\n"
+           "  export    write the matching messages at a hub as JSON Lines\n"
            "  channel   create a channel, add, remove or list members, transfer ownership,\n"
            "            show its history\n"
            "\n"
@@ -1992,9 +2641,9 @@ int cli_main(int argc, char **argv)
         }
     }
     if (optind >= argc) {
-        fprintf(stderr,
-                "liaison: a command is needed (send, follow, inbox, show, status, channel)\n"
-                "Try 'liaison --help'.\n");
+        fprintf(stderr, "liaison: a command is needed (send, follow, inbox, show, status, officer, "
+                        "whoami, search, export, channel)\n"
+                        "Try 'liaison --help'.\n");
         return EX_USAGE;
     }
     argc -= optind;
@@ -2009,6 +2658,14 @@ int cli_main(int argc, char **argv)
         rc = cmd_list(&g, 1, argc, argv);
     else if (strcmp(argv[0], "status") == 0)
         rc = cmd_status(&g, argc, argv);
+    else if (strcmp(argv[0], "officer") == 0)
+        rc = cmd_officer(&g, argc, argv);
+    else if (strcmp(argv[0], "whoami") == 0)
+        rc = cmd_whoami(&g, argc, argv);
+    else if (strcmp(argv[0], "search") == 0)
+        rc = cmd_search(&g, argc, argv);
+    else if (strcmp(argv[0], "export") == 0)
+        rc = cmd_export(&g, argc, argv);
     else if (strcmp(argv[0], "channel") == 0)
         rc = cmd_channel(&g, argc, argv);
     else if (strcmp(argv[0], "help") == 0) {
@@ -2016,7 +2673,8 @@ int cli_main(int argc, char **argv)
         rc = EX_OK;
     } else {
         fprintf(stderr,
-                "liaison: unknown command '%s' (send, follow, inbox, show, status, channel)\n"
+                "liaison: unknown command '%s' (send, follow, inbox, show, status, officer, whoami,"
+                " search, export, channel)\n"
                 "Try 'liaison --help'.\n",
                 argv[0]);
         rc = EX_USAGE;

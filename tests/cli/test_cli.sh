@@ -36,7 +36,7 @@ GOV=(--purpose "Preventing migrant smuggling" --legal-basis "Art. 6 Dir. (EU) 20
 # --- help
 expect 0 "liaison --help" -- "$L" --help; has "$work/out" "usage: liaison" "main help"
 expect 0 "liaison help" -- "$L" help
-for c in "send" "send alert" "send route" "send analysis" follow inbox show status; do
+for c in "send" "send alert" "send route" "send analysis" follow inbox show status officer "officer list" whoami; do
     # shellcheck disable=SC2086
     expect 0 "$c --help" -- "$L" $c --help
     has "$work/out" "usage: liaison $c" "$c --help"
@@ -62,6 +62,11 @@ expect 64 "bad --max" -- "$L" inbox --max 0
 expect 64 "show without SEQ" -- "$L" show
 expect 64 "show bad SEQ" -- "$L" show abc
 expect 64 "status extra arg" -- "$L" status now
+expect 64 "officer without action" -- "$L" officer; has "$work/err" "list, assign or unassign" "officer actions"
+expect 64 "officer unknown action" -- "$L" officer fire anna
+expect 64 "officer assign without channel" -- "$L" officer assign anna
+expect 64 "officer list extra arg" -- "$L" officer list anna
+expect 64 "whoami extra arg" -- "$L" whoami now
 expect 64 "send alert without destination" -- "$L" send alert --case C --title T --summary S "${GOV[@]}"
 has "$work/err" "--channel C or --to NODE" "destination hint"
 expect 64 "send alert --channel and --to" -- "$L" send alert --channel a --to b --case C --title T --summary S "${GOV[@]}"

@@ -69,6 +69,12 @@ net_identity() {
   [ "$role" = broker ] || cp "$NET/$id/node.cert" "$NET/certs/$id.cert"
 }
 
+# OFFICERS holds the nodes' officer lines: by default the account running the tests is an
+# officer (named after the account) assigned to everything, since reading and sending through
+# the control socket requires an officer (docs/operator-guide.md, "Officers").
+OFFICERS="officer $(id -un) $(id -u)
+assign $(id -un) *"
+
 broker_conf() {
   cat >"$NET/broker.conf" <<CONF
 listen tcp://127.0.0.1:*
@@ -121,6 +127,7 @@ heartbeat-ms 200
 heartbeat-timeout-ms 2000
 resend-ms 500
 ${NODE_EXTRA:-}
+$OFFICERS
 CONF
   [ ! -f "$NET/crl" ] || echo "crl $NET/crl" >>"$NET/$id/node.conf"
 }
@@ -189,13 +196,14 @@ channel_members_of() {
   "$CLI" --socket "$(sock "$1")" channel members "$2" 2>/dev/null | sed -n 's/^members  *//p'
 }
 
-# channel_create OWNER CHANNEL MEMBER...: OWNER (a running contact point) creates CHANNEL with
-# these members (and itself) through `liaison channel create`, then waits until every member
-# running now (or those named in WAIT_FOR) shows it with `liaison channel members`.
+# channel_create OWNER CHANNEL MEMBER... [--copy-to-hub]: OWNER (a running contact point)
+# creates CHANNEL with these members (and itself) through `liaison channel create`, then waits
+# until every member (or those named in WAIT_FOR) shows it with `liaison channel members`.
 channel_create() {
   local owner=$1 ch=$2 id; shift 2
   "$CLI" --socket "$(sock "$owner")" channel create "$ch" "$@" >/dev/null || return 1
   for id in ${WAIT_FOR:-$owner "$@"}; do
+    [ "${id#--}" = "$id" ] || continue # an option (--copy-to-hub), not a member
     wait_until 20 channel_at "$id" "$ch" 1 || { echo "$id does not know $ch" >&2; return 1; }
   done
 }

@@ -60,8 +60,8 @@ static void make_node(struct fixture *f, int i, uint64_t nb, uint64_t na)
     size_t req_len;
     lia_cert_info r;
     assert_int_equal(lia_identity_generate(LIA_SECRET_NODE, node_ids[i], &f->id[i]), 0);
-    assert_int_equal(lia_cert_request_create(f->id[i], LIA_ROLE_CONTACT_POINT, "FR", &req, &req_len),
-                     0);
+    assert_int_equal(
+        lia_cert_request_create(f->id[i], LIA_ROLE_CONTACT_POINT, "FR", &req, &req_len), 0);
     assert_int_equal(lia_cert_request_parse(req, req_len, &r), 0);
     free(req);
     assert_int_equal(
@@ -332,8 +332,8 @@ static void test_sequence_gap(void **state)
 static void ref_leaf(const uint8_t *h, size_t hl, const uint8_t *c, size_t cl, uint8_t out[32])
 {
     crypto_generichash_state st;
-    uint8_t pre = 0, n[4] = {(uint8_t)(hl >> 24), (uint8_t)(hl >> 16), (uint8_t)(hl >> 8),
-                             (uint8_t)hl};
+    uint8_t pre = 0,
+            n[4] = {(uint8_t)(hl >> 24), (uint8_t)(hl >> 16), (uint8_t)(hl >> 8), (uint8_t)hl};
     crypto_generichash_init(&st, NULL, 0, 32);
     crypto_generichash_update(&st, &pre, 1);
     crypto_generichash_update(&st, (const uint8_t *)"liaison.v1.leaf", 16);
@@ -635,6 +635,66 @@ static void test_batch_position_altered(void **state)
     }
 }
 
+/*
+ * Once a batch is known (its early envelopes verified), later envelopes of it are proved
+ * against its known nodes: any altered byte of their proof path, even above the first known
+ * node, is still refused, and the untouched envelopes still open.
+ */
+static void test_batch_known_nodes_altered(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 64 };
+    lia_seal_item items[N];
+    lia_buf b[N];
+    const lia_cert_info *g[] = {&f->cert[BOB]};
+    const char *rcpt[] = {"de-ncp"};
+    lia_opener_t *o;
+
+    memset(items, 0, sizeof items);
+    for (size_t i = 0; i < N; i++) {
+        items[i].dest.recipients = rcpt;
+        items[i].dest.n_recipients = 1;
+        items[i].epoch = 7;
+        items[i].seq = i + 1;
+        items[i].created_at_ms = f->now_ms;
+        items[i].key = f->key;
+        items[i].payload = (const uint8_t *)"known nodes";
+        items[i].payload_len = 11;
+    }
+    items[0].grant = g;
+    items[0].n_grant = 1;
+    assert_int_equal(lia_envelope_seal_batch(f->id[ALICE], "fr-ncp", items, N, b), 0);
+    assert_int_equal(lia_opener_new(f->trust, f->id[BOB], "de-ncp", &o), 0);
+    for (size_t i = 0; i < N; i++) {
+        Liaison__V1__Envelope *e = liaison__v1__envelope__unpack(NULL, b[i].len, b[i].data);
+        assert_non_null(e);
+        for (size_t j = 0; i >= 8 && j < e->proof->n_path; j++)
+            for (size_t k = 0; k < LIA_HASH_BYTES; k += 5) {
+                lia_buf t;
+                lia_opened *m = NULL;
+                e->proof->path[j].data[k] ^= 0x20;
+                t.len = liaison__v1__envelope__get_packed_size(e);
+                assert_non_null(t.data = malloc(t.len));
+                liaison__v1__envelope__pack(e, t.data);
+                e->proof->path[j].data[k] ^= 0x20;
+                int rc = lia_opener_open(o, t.data, t.len, f->now_ms, &m);
+                if (rc != LIA_ERR_PROOF && rc != LIA_ERR_SIGNATURE)
+                    fail_msg("envelope %zu, path %zu byte %zu altered: %s", i, j, k,
+                             lia_strerror(rc));
+                free(t.data);
+            }
+        liaison__v1__envelope__free_unpacked(e, NULL);
+        lia_opened *m = NULL;
+        int rc = lia_opener_open(o, b[i].data, b[i].len, f->now_ms, &m);
+        if (rc != 0)
+            fail_msg("envelope %zu: %s", i, lia_strerror(rc));
+        lia_opened_free(&m);
+    }
+    lia_opener_destroy(&o);
+    for (size_t i = 0; i < N; i++)
+        free(b[i].data);
+}
+
 static void test_certificates(void **state)
 {
     struct fixture *f = *state;
@@ -679,7 +739,19 @@ static void test_certificates(void **state)
     b = seal1(f, ALICE, &it);
     expect_open(f, BOB, b, "old");
     free(b.data);
-    it = channel_item(f, "case:1", 2, "after revocation");
+    /* The boundary, to the millisecond: created 1 ms before the revocation time opens;
+     * created at it is refused (revoked "at or after"). */
+    it = channel_item(f, "case:1", 2, "just before");
+    it.created_at_ms = now * 1000 - 1;
+    b = seal1(f, ALICE, &it);
+    expect_open(f, BOB, b, "just before");
+    free(b.data);
+    it = channel_item(f, "case:1", 3, "at the revocation time");
+    it.created_at_ms = now * 1000;
+    b = seal1(f, ALICE, &it);
+    expect_refused(f, BOB, b, LIA_ERR_REVOKED);
+    free(b.data);
+    it = channel_item(f, "case:1", 3, "after revocation");
     b = seal1(f, ALICE, &it);
     expect_refused(f, BOB, b, LIA_ERR_REVOKED);
     free(b.data);
@@ -720,9 +792,9 @@ static void test_bounds_and_garbage(void **state)
     uint8_t junk[4096] = {0};
 
     assert_int_equal(lia_opener_open(f->open[BOB], junk, 0, f->now_ms, &m), LIA_ERR_DECODE);
-    assert_int_equal(lia_opener_open(f->open[BOB], junk, (size_t)LIA_ENVELOPE_MAX + 1, f->now_ms,
-                                     &m),
-                     LIA_ERR_TOO_LARGE);
+    assert_int_equal(
+        lia_opener_open(f->open[BOB], junk, (size_t)LIA_ENVELOPE_MAX + 1, f->now_ms, &m),
+        LIA_ERR_TOO_LARGE);
     for (int i = 0; i < 2000; i++) {
         size_t n = 1 + randombytes_uniform(sizeof junk);
         randombytes_buf(junk, n);
@@ -743,6 +815,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stripped_and_resigned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_byte_flipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_known_nodes_altered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_position_altered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certificates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bounds_and_garbage, setup, teardown),

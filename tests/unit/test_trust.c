@@ -228,13 +228,115 @@ static void test_renewal_and_current(void **state)
     lia_trust_destroy(&t);
 }
 
+struct seen {
+    size_t n;
+    uint64_t serials[4];
+};
+
+static void note_revoked(void *arg, const lia_crl_entry_info *e)
+{
+    struct seen *s = arg;
+    if (s->n < 4)
+        s->serials[s->n] = e->serial;
+    s->n++;
+}
+
+/* lia_trust_update_crl reports exactly the entries the list held did not have; a list with a
+ * higher serial but an earlier issued_at is stale; a refused list reports nothing. */
+static void test_update_crl(void **state)
+{
+    struct fixture *f = *state;
+    lia_trust_t *t = store(f);
+    uint8_t *b1 = NULL, *b2 = NULL, *b2early = NULL;
+    size_t l1, l2, l2early, newly = 99;
+    lia_crl_t *crl1 = NULL;
+    struct seen seen = {0};
+
+    assert_null(lia_trust_crl(t));
+    assert_int_equal(
+        lia_crl_issue(f->auth, NULL, f->sa, "node-a", NOW + DAY, "stolen", NOW + DAY, &b1, &l1), 0);
+    assert_int_equal(lia_crl_parse(b1, l1, &f->ai, &crl1), 0);
+    assert_int_equal(
+        lia_crl_issue(f->auth, crl1, f->sb, "node-b", NOW + 2 * DAY, "", NOW + 2 * DAY, &b2, &l2),
+        0);
+    /* Serial 2 as well, but signed before list 1 was issued. */
+    assert_int_equal(
+        lia_crl_issue(f->auth, crl1, f->sb, "node-b", NOW, "", NOW, &b2early, &l2early), 0);
+
+    /* First list: its one entry is new. */
+    assert_int_equal(lia_trust_update_crl(t, b1, l1, &newly, note_revoked, &seen), 0);
+    assert_int_equal(newly, 1);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.serials[0], f->sa);
+    assert_non_null(lia_trust_crl(t));
+    assert_int_equal(lia_crl_issued_at(lia_trust_crl(t)), NOW + DAY);
+
+    /* Stale by issued_at despite its higher serial: refused, nothing reported or changed. */
+    seen.n = 0;
+    assert_int_equal(lia_trust_update_crl(t, b2early, l2early, &newly, note_revoked, &seen),
+                     LIA_ERR_STALE);
+    assert_int_equal(newly, 0);
+    assert_int_equal(seen.n, 0);
+    assert_int_equal(lia_trust_crl_serial(t), 1);
+
+    /* Damaged: refused, nothing reported. */
+    b2[l2 - 1] ^= 1;
+    assert_true(lia_trust_update_crl(t, b2, l2, &newly, note_revoked, &seen) < 0);
+    assert_int_equal(seen.n, 0);
+    assert_int_equal(lia_trust_crl_serial(t), 1);
+    b2[l2 - 1] ^= 1;
+
+    /* Second list: only node-b's entry is new (node-a's was already listed). */
+    assert_int_equal(lia_trust_update_crl(t, b2, l2, &newly, note_revoked, &seen), 0);
+    assert_int_equal(newly, 1);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.serials[0], f->sb);
+    assert_int_equal(lia_trust_crl_serial(t), 2);
+    assert_int_equal(lia_crl_count(lia_trust_crl(t)), 2);
+
+    lia_crl_destroy(&crl1);
+    free(b1);
+    free(b2);
+    free(b2early);
+    lia_trust_destroy(&t);
+}
+
+/* A certificate on the list gets no key from lia_trust_find_grantee, even before its
+ * revocation time; a renewal that is not listed does. */
+static void test_find_grantee(void **state)
+{
+    struct fixture *f = *state;
+    lia_trust_t *t = store(f);
+    const lia_cert_info *c = NULL;
+    uint8_t *b = NULL;
+    size_t l;
+
+    assert_int_equal(lia_trust_find_grantee(t, "node-a", NOW + 1, &c), 0);
+    assert_int_equal(c->serial, f->sa);
+    /* node-a revoked from NOW + 5 days on. */
+    assert_int_equal(lia_crl_issue(f->auth, NULL, f->sa, "node-a", NOW + 5 * DAY, "", NOW, &b, &l),
+                     0);
+    assert_int_equal(lia_trust_set_crl(t, b, l), 0);
+    /* Before the revocation time: still verifiable, but no new key. */
+    assert_int_equal(lia_trust_find_current(t, "node-a", NOW + 1, &c), 0);
+    assert_int_equal(lia_trust_find_grantee(t, "node-a", NOW + 1, &c), LIA_ERR_REVOKED);
+    assert_null(c);
+    assert_int_equal(lia_trust_find_grantee(t, "node-b", NOW + 1, &c), 0);
+    assert_int_equal(lia_trust_find_grantee(t, "nobody", NOW + 1, &c), LIA_ERR_UNKNOWN_SENDER);
+    /* A renewal that is not listed is the one keys go to. */
+    assert_int_equal(lia_trust_add_cert(t, f->ca2, f->la2, NULL), 0);
+    assert_int_equal(lia_trust_find_grantee(t, "node-a", NOW + 9 * DAY + 1, &c), 0);
+    assert_int_equal(c->serial, f->sa2);
+    free(b);
+    lia_trust_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_find),
-        cmocka_unit_test(test_add_cert_checks),
-        cmocka_unit_test(test_revocation),
-        cmocka_unit_test(test_renewal_and_current),
+        cmocka_unit_test(test_find),       cmocka_unit_test(test_add_cert_checks),
+        cmocka_unit_test(test_revocation), cmocka_unit_test(test_renewal_and_current),
+        cmocka_unit_test(test_update_crl), cmocka_unit_test(test_find_grantee),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,2 @@
+kommissarin.huberЬ (2CONFIDENTIEL UE/EU CONFIDENTIAL8B,Investigation of a migrant-smuggling networkJDirective (EU) 2023/977RXbde-ATjAT-BK 2024/0815pАдз┌xАц■ЙТ)
+абвгдежзийклмнопAT-SPOC/2024/17рП┼│
