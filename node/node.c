@@ -1005,6 +1005,7 @@ static void node_reload(node_t *n)
                  "refuse what it sends",
                  n->me, n->certs_dir, lia_strerror(rc));
     lia_opener_set_trust(n->opener, t);
+    lia_membership_set_trust(n->reg, t); /* borrowed: must never outlive its trust store */
     lia_trust_destroy(&n->trust);
     n->trust = t;
     if (!n->crl_path)
