@@ -87,6 +87,11 @@ check "anna: inbox --channel case:y refused (77)" exit_is 77 as "$UA" inbox --ch
 check "  ...saying she is not assigned and how to fix it" \
   grep -q "officer anna is not assigned to channel case:y; ask the node administrator: liaison officer assign anna case:y" "$NET/last.err"
 check "anna: follow --channel case:y refused (77)" exit_is 77 as "$UA" follow --channel case:y
+check "anna: channel members case:x shown" exit_is 0 as "$UA" channel members case:x
+check "anna: channel members case:y refused (77)" exit_is 77 as "$UA" channel members case:y
+check "anna: channel history case:y refused (77)" exit_is 77 as "$UA" channel history case:y
+check "anna: channel create refused where she is not assigned (77)" \
+  exit_is 77 as "$UA" channel create case:z de-ncp
 y_seq=$("$CLI" --socket "$FR" --json inbox --channel case:y | head -1 | grep -o '"delivery_seq":[0-9]*' | cut -d: -f2)
 check "anna: show of a case:y message: not found (66)" exit_is 66 as "$UA" show "$y_seq"
 check "root: show of the same message works" exit_is 0 "$CLI" --socket "$FR" show "$y_seq"
