@@ -67,9 +67,9 @@
 #define ACKED_MAX           (BURST * 4)
 #define FOLLOW_QUEUED_MAX   (1u << 20)  /* bytes queued to a follower before feeding pauses */
 #define CRL_CHUNK           (60u << 10) /* revocation list bytes per store state value */
-#define MC_MAX              4096       /* membership changes taken from the broker in one turn */
-#define MPUB_MAX            16         /* membership changes awaiting the broker at once */
-#define MPUB_TIMEOUT_MS     20000      /* ...before the operator is told it was not confirmed */
+#define MC_MAX              4096        /* membership changes taken from the broker in one turn */
+#define MPUB_MAX            16          /* membership changes awaiting the broker at once */
+#define MPUB_TIMEOUT_MS     20000       /* ...before the operator is told it was not confirmed */
 
 static const lia_config_directive directives[] = {
     {"identity", 1, 1, 0, 1, "this node's secret key file (node.key)"},
@@ -3029,8 +3029,7 @@ int node_run(node_t *n)
                  f->kind_case != LIAISON__V1__FRAME__KIND_MEMBERSHIP_UPDATE &&
                  len > n->max_msg + FRAME_SLACK) ||
                 (f->kind_case == LIAISON__V1__FRAME__KIND_MEMBERSHIP_UPDATE &&
-                 len > LIA_MEMBERSHIP_UPDATE_MAX + FRAME_SLACK &&
-                 len > n->max_msg + FRAME_SLACK)) {
+                 len > LIA_MEMBERSHIP_UPDATE_MAX + FRAME_SLACK && len > n->max_msg + FRAME_SLACK)) {
                 log_warn("broker sent a malformed or oversized frame (%zu bytes)", len);
                 free(data);
                 if (f)
