@@ -318,7 +318,7 @@ int node_load(const char *path, node_t **out)
                               &n->heartbeat_timeout_ms, err, sizeof err)) != 0 ||
         (rc = lia_config_uint(n->cfg, "resend-ms", 100, 600000, 3000, &n->resend_ms, err,
                               sizeof err)) != 0 ||
-        (rc = lia_config_uint(n->cfg, "key-epoch-period-s", 60, 366u * 86400u, 7u * 86400u,
+        (rc = lia_config_uint(n->cfg, "key-epoch-period-s", 1, 366u * 86400u, 7u * 86400u,
                               &n->epoch_period_ms, err, sizeof err)) != 0)
         goto fail;
     n->epoch_period_ms *= 1000u;
