@@ -140,19 +140,16 @@ static int cmd_send(const char *sock, const char *channel, char *to, uint64_t co
     }
     t0 = now_s();
     while (accepted < count) {
+        /* Open loop: everything due is sent without waiting for earlier replies (up to the
+         * window), so a paced run measures latency at that rate, not one round trip at a time. */
         while (sent < count && sent - accepted < window) {
             Liaison__V1__ControlRequest r = LIAISON__V1__CONTROL_REQUEST__INIT;
             Liaison__V1__SendRequest s = LIAISON__V1__SEND_REQUEST__INIT;
             char *rcpt[1] = {to};
             uint8_t *payload;
             size_t plen;
-            if (rate > 0) {
-                double due = t0 + (double)sent / rate;
-                while (now_s() < due) {
-                    struct timespec ts = {0, 200000};
-                    nanosleep(&ts, NULL); /* pacing the load, not waiting for a result */
-                }
-            }
+            if (rate > 0 && now_s() < t0 + (double)sent / rate)
+                break;
             if ((rc = make_payload(start + sent, &payload, &plen)) != 0)
                 goto fail;
             if (channel)
@@ -170,11 +167,22 @@ static int cmd_send(const char *sock, const char *channel, char *to, uint64_t co
             if (rc != 0)
                 goto fail;
             sent++;
-            if (rate > 0)
-                break;
         }
-        Liaison__V1__ControlReply *rep = read_reply(c, 30000, &err);
+        /* Wait for a reply, but paced runs only until the next message is due. */
+        int wait_ms = 30000;
+        if (rate > 0 && sent < count && sent - accepted < window) {
+            double due = t0 + (double)sent / rate, left = due - now_s();
+            wait_ms = left <= 0 ? 0 : (int)(left * 1000.0) + 1;
+        }
+        if (sent == accepted) {
+            struct timespec ts = {0, 200000};
+            nanosleep(&ts, NULL); /* pacing the load, not waiting for a result */
+            continue;
+        }
+        Liaison__V1__ControlReply *rep = read_reply(c, wait_ms, &err);
         if (!rep) {
+            if (err == LIA_ERR_LIMIT && wait_ms < 30000)
+                continue; /* the next send is due */
             rc = err;
             goto fail;
         }
