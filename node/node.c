@@ -1248,15 +1248,20 @@ static int refuse_officer(struct conn *c, const char *channel)
     return LIA_ERR_NOT_ASSIGNED;
 }
 
+/* A source of stored messages in delivery order: up to max after `after` into out. */
+typedef int (*msg_fetch_fn)(node_t *n, const void *arg, uint64_t after, size_t max,
+                            lia_nstore_msg *out, size_t *got);
+
 /*
- * Up to max stored messages after delivery sequence `after` (of one channel, if channel is not
- * NULL) that c may read, in order, into out (owned by the caller: lia_nstore_msgs_free).
- * *scanned is the delivery sequence of the last message looked at, readable or not, so that a
- * follower moves past what it may not see; *more is 1 when it stopped at max (there may be
- * more), 0 when the store had nothing further.
+ * Up to max messages of fetch after delivery sequence `after` that c may read, in order, into
+ * out (owned by the caller: lia_nstore_msgs_free). all_readable: c may read whatever fetch
+ * returns (no filter needed). *scanned is the delivery sequence of the last message looked at,
+ * readable or not, so that a follower or an export moves past what it may not see; *more is 1
+ * when it stopped at max (there may be more), 0 when the source had nothing further.
  */
-static int list_readable(node_t *n, const struct conn *c, uint64_t after, const char *channel,
-                         size_t max, lia_nstore_msg *out, size_t *got, uint64_t *scanned, int *more)
+static int fetch_readable(node_t *n, const struct conn *c, msg_fetch_fn fetch, const void *arg,
+                          int all_readable, uint64_t after, size_t max, lia_nstore_msg *out,
+                          size_t *got, uint64_t *scanned, int *more)
 {
     lia_nstore_msg page[FOLLOW_BATCH];
     int rc;
@@ -1264,8 +1269,8 @@ static int list_readable(node_t *n, const struct conn *c, uint64_t after, const 
     *got = 0;
     *scanned = after;
     *more = 0;
-    if (officer_sees_all(n, c) || (channel && officer_may_read(n, c, channel))) {
-        if ((rc = lia_nstore_inbox_list(n->store, after, channel, max, out, got)) != 0)
+    if (all_readable) {
+        if ((rc = fetch(n, arg, after, max, out, got)) != 0)
             return rc;
         if (*got)
             *scanned = out[*got - 1].delivery_seq;
@@ -1276,8 +1281,7 @@ static int list_readable(node_t *n, const struct conn *c, uint64_t after, const 
         return 0; /* sees nothing */
     for (;;) {
         size_t np = 0, i;
-        if ((rc = lia_nstore_inbox_list(n->store, *scanned, channel, FOLLOW_BATCH, page, &np)) !=
-            0) {
+        if ((rc = fetch(n, arg, *scanned, FOLLOW_BATCH, page, &np)) != 0) {
             lia_nstore_msgs_free(out, *got);
             *got = 0;
             return rc;
@@ -1298,6 +1302,21 @@ static int list_readable(node_t *n, const struct conn *c, uint64_t after, const 
         if (np < FOLLOW_BATCH)
             return 0;
     }
+}
+
+static int fetch_inbox(node_t *n, const void *channel, uint64_t after, size_t max,
+                       lia_nstore_msg *out, size_t *got)
+{
+    return lia_nstore_inbox_list(n->store, after, channel, max, out, got);
+}
+
+/* The inbox (of one channel, if channel is not NULL) through fetch_readable. */
+static int list_readable(node_t *n, const struct conn *c, uint64_t after, const char *channel,
+                         size_t max, lia_nstore_msg *out, size_t *got, uint64_t *scanned, int *more)
+{
+    return fetch_readable(n, c, fetch_inbox, channel,
+                          officer_sees_all(n, c) || (channel && officer_may_read(n, c, channel)),
+                          after, max, out, got, scanned, more);
 }
 
 /* Sends a follower every stored message after its position that its officer may read; 0, or
@@ -2566,52 +2585,19 @@ static int hub_query_of(node_t *n, struct conn *c, const Liaison__V1__SearchRequ
     return 0;
 }
 
-/*
- * Up to max matches of q after delivery sequence `after` that c's officer may read, like
- * list_readable: *scanned is the last match looked at (readable or not), *more is 1 when it
- * stopped at max. out is owned by the caller (lia_nstore_msgs_free).
- */
+static int fetch_hub(node_t *n, const void *q, uint64_t after, size_t max, lia_nstore_msg *out,
+                     size_t *got)
+{
+    return lia_nstore_hub_search(n->store, q, after, max, out, got);
+}
+
+/* Matches of q after `after` that c's officer may read, through fetch_readable. */
 static int hub_search_readable(node_t *n, const struct conn *c, const lia_nstore_hub_query *q,
                                uint64_t after, size_t max, lia_nstore_msg *out, size_t *got,
                                uint64_t *scanned, int *more)
 {
-    lia_nstore_msg page[FOLLOW_BATCH];
-    int rc;
-
-    *got = 0;
-    *scanned = after;
-    *more = 0;
-    if (officer_sees_all(n, c)) {
-        if ((rc = lia_nstore_hub_search(n->store, q, after, max, out, got)) != 0)
-            return rc;
-        if (*got)
-            *scanned = out[*got - 1].delivery_seq;
-        *more = *got == max;
-        return 0;
-    }
-    for (;;) {
-        size_t np = 0, i;
-        if ((rc = lia_nstore_hub_search(n->store, q, *scanned, FOLLOW_BATCH, page, &np)) != 0) {
-            lia_nstore_msgs_free(out, *got);
-            *got = 0;
-            return rc;
-        }
-        for (i = 0; i < np && *got < max; i++) {
-            *scanned = page[i].delivery_seq;
-            if (!officer_may_read(n, c, page[i].channel))
-                continue;
-            out[(*got)++] = page[i];
-            page[i].payload = NULL; /* moved */
-            page[i].payload_len = 0;
-        }
-        lia_nstore_msgs_free(page, np);
-        if (*got == max) {
-            *more = 1;
-            return 0;
-        }
-        if (np < FOLLOW_BATCH)
-            return 0;
-    }
+    return fetch_readable(n, c, fetch_hub, q, officer_sees_all(n, c), after, max, out, got, scanned,
+                          more);
 }
 
 /* One page of matches (SearchReply). */
