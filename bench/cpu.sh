@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# CPU time per message of each process on the 1 -> 1 path (broker, publishing node, subscribing
+# node, and the sending client), from /proc/PID/stat over one saturated run. Unlike a rate, CPU
+# time per message barely moves with other load on the machine, so it compares changes on a
+# busy machine. Prints one JSON line. Usage: bench/cpu.sh [BUILD_DIR] [MESSAGES]
+set -euo pipefail
+export LIA_BUILD_DIR=${1:-build/release}
+N=${2:-30000}
+source "$(dirname "$0")/../tests/integration/lib.sh"
+
+BROKER_EXTRA="max-inflight 4096"
+NODE_EXTRA="window 4096"
+net_up pub sub1
+channel_create pub bench:cpu sub1 >/dev/null
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
+hz=$(getconf CLK_TCK)
+bp=$BROKER_PID pp=$(node_pid pub) sp=$(node_pid sub1)
+b0=$(ticks "$bp") p0=$(ticks "$pp") s0=$(ticks "$sp")
+start=$(date +%s.%N)
+"$LOAD" recv --socket "$(sock sub1)" --channel bench:cpu --count "$N" --timeout-ms 120000 \
+  >"$NET/recv.json" &
+rp=$!
+TIMEFORMAT="%U %S" # bash's own time: user and system seconds of the sending client
+{ time "$LOAD" send --socket "$(sock pub)" --channel bench:cpu --count "$N" >/dev/null; } \
+  2>"$NET/sendtime"
+wait "$rp"
+end=$(date +%s.%N)
+b1=$(ticks "$bp") p1=$(ticks "$pp") s1=$(ticks "$sp")
+us() { echo "scale=1; ($2 - $1) * 1000000 / $hz / $N" | bc; }
+printf '{"bench":"cpu_per_message","messages":%s,"wall_s":%s,"broker_us":%s,"pub_node_us":%s,"sub_node_us":%s,"send_client_us":%s}\n' \
+  "$N" "$(echo "$end - $start" | bc)" "$(us "$b0" "$b1")" "$(us "$p0" "$p1")" "$(us "$s0" "$s1")" \
+  "$(awk -v n="$N" '{printf "%.1f", ($1 + $2) * 1000000 / n}' "$NET/sendtime")"
