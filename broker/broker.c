@@ -45,15 +45,15 @@
 
 #include "liaison/v1/transport.pb-c.h"
 
-#define BURST        1024
-#define PUBLISH_BATCH_MAX 64   /* envelopes per Publish (transport.proto) */
-#define DELIVER_BATCH_MAX 64   /* envelopes per Deliver */
+#define BURST               1024
+#define PUBLISH_BATCH_MAX   64 /* envelopes per Publish (transport.proto) */
+#define DELIVER_BATCH_MAX   64 /* envelopes per Deliver */
 #define DELIVER_BATCH_BYTES (256u << 10)
-#define ACKS_MAX     (BURST * 4) /* acknowledgements gathered in one burst */
-#define ACK_BATCH    1024        /* message ids per PublishAck */
-#define FETCH_MAX    256
-#define MAX_NODES    4096
-#define FRAME_SLACK  1024 /* framing around an envelope inside a Publish or Deliver */
+#define ACKS_MAX            (BURST * 4) /* acknowledgements gathered in one burst */
+#define ACK_BATCH           1024        /* message ids per PublishAck */
+#define FETCH_MAX           256
+#define MAX_NODES           4096
+#define FRAME_SLACK         1024 /* framing around an envelope inside a Publish or Deliver */
 
 static const lia_config_directive directives[] = {
     {"listen", 1, 1, 0, 1, "ZeroMQ endpoint to bind, e.g. tcp://0.0.0.0:7450"},
@@ -71,20 +71,20 @@ static const lia_config_directive directives[] = {
 
 struct node {
     lia_cert_info cert;
-    int enrolled;            /* has a certificate file */
+    int enrolled; /* has a certificate file */
     int connected;
-    lia_peer peer;           /* current connection */
+    lia_peer peer; /* current connection */
     uint64_t last_seen_ms;
-    uint64_t sent;           /* highest delivery sequence sent on this connection */
-    uint64_t acked;          /* highest delivery sequence the node acknowledged */
+    uint64_t sent;  /* highest delivery sequence sent on this connection */
+    uint64_t acked; /* highest delivery sequence the node acknowledged */
     uint32_t window;
-    int has_more;            /* store may hold deliveries after `sent` */
-    int hello;               /* this connection sent a Hello: its publishes are stored */
-    int resync_asked;        /* an early publish was dropped and the node told so */
-    int need_chains;         /* send the whole chains of its channels before any delivery */
-    uint64_t chains_turn;    /* the turn in which it last got them */
-    uint64_t crl_sent;       /* serial of the revocation list sent on this connection since
-                                its last Hello (0: none yet) */
+    int has_more;         /* store may hold deliveries after `sent` */
+    int hello;            /* this connection sent a Hello: its publishes are stored */
+    int resync_asked;     /* an early publish was dropped and the node told so */
+    int need_chains;      /* send the whole chains of its channels before any delivery */
+    uint64_t chains_turn; /* the turn in which it last got them */
+    uint64_t crl_sent;    /* serial of the revocation list sent on this connection since
+                             its last Hello (0: none yet) */
 };
 
 /* A membership change stored in the open group, to push to these nodes after the commit. */
@@ -111,6 +111,7 @@ struct broker {
     struct mpush *pushes;  /* changes stored in the open group */
     size_t n_pushes, cap_pushes;
     uint64_t turn;
+    uint64_t admit_checked_ms; /* last check that every session is still admissible */
     lia_bstore_t *store;
     lia_server_t *srv;
 };
@@ -278,8 +279,8 @@ int broker_load(const char *path, broker_t **out)
     *out = NULL;
     if (!b)
         return EX_OSERR;
-    rc = lia_config_load(path, directives, sizeof directives / sizeof directives[0], &b->cfg,
-                         err, sizeof err);
+    rc = lia_config_load(path, directives, sizeof directives / sizeof directives[0], &b->cfg, err,
+                         sizeof err);
     if (rc != 0)
         goto fail;
     b->listen = lia_config_str(b->cfg, "listen", NULL);
@@ -452,8 +453,8 @@ static void note_connection(broker_t *b, struct node *n, const lia_peer *peer)
 /* Handles one Publish inside the current store group. */
 /* Handles one envelope of a Publish inside the current store group. */
 static void handle_envelope(broker_t *b, struct node *n, const lia_peer *peer,
-                            const ProtobufCBinaryData *p, struct pending_ack *acks,
-                            size_t *n_acks, int *store_failed)
+                            const ProtobufCBinaryData *p, struct pending_ack *acks, size_t *n_acks,
+                            int *store_failed)
 {
     lia_envelope_meta *m = NULL;
     const char **rcpt = NULL;
@@ -469,8 +470,7 @@ static void handle_envelope(broker_t *b, struct node *n, const lia_peer *peer,
     }
     if ((rc = lia_envelope_inspect(p->data, p->len, &m)) != 0) {
         log_warn("%s: envelope refused: %s", n->cert.node_id, lia_strerror(rc));
-        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_MALFORMED, NULL,
-                   lia_strerror(rc));
+        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_MALFORMED, NULL, lia_strerror(rc));
         return;
     }
     if (strcmp(m->sender, n->cert.node_id) != 0 ||
@@ -522,8 +522,8 @@ static void handle_envelope(broker_t *b, struct node *n, const lia_peer *peer,
         log_warn("audit: %s: publish with no recipient other than the sender refused "
                  "(channel '%s')",
                  n->cert.node_id, m->channel);
-        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_DESTINATION,
-                   m->message_id, "no recipient other than the sender");
+        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_DESTINATION, m->message_id,
+                   "no recipient other than the sender");
         goto done;
     }
     /* Each sender stream is stored in order, so every receiver gets it in order. */
@@ -551,8 +551,8 @@ static void handle_envelope(broker_t *b, struct node *n, const lia_peer *peer,
         if (!found) {
             log_warn("%s: sequence %llu reused by a different envelope: refused", n->cert.node_id,
                      (unsigned long long)m->seq);
-            send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_REUSED,
-                       m->message_id, "this sender sequence was already used by another envelope");
+            send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_REUSED, m->message_id,
+                       "this sender sequence was already used by another envelope");
             goto done;
         }
         dup = 1; /* a retry of a stored envelope: acknowledge again */
@@ -584,8 +584,8 @@ done:
 
 /* Handles a Publish: its envelopes in order, inside the current store group. */
 static void handle_publish(broker_t *b, struct node *n, const lia_peer *peer,
-                           const Liaison__V1__Publish *p, struct pending_ack *acks,
-                           size_t *n_acks, int *store_failed)
+                           const Liaison__V1__Publish *p, struct pending_ack *acks, size_t *n_acks,
+                           int *store_failed)
 {
     if (!n->hello) {
         /* A new connection (or a restarted broker): what was in flight on the old one may be
@@ -929,8 +929,7 @@ static void handle_frame(broker_t *b, const lia_peer *peer, const uint8_t *data,
     f = liaison__v1__frame__unpack(NULL, len, data);
     if (!f || f->base.n_unknown_fields != 0) {
         log_warn("%s: malformed frame (%zu bytes) refused", n->cert.node_id, len);
-        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_MALFORMED, NULL,
-                   "malformed frame");
+        send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_MALFORMED, NULL, "malformed frame");
         if (f)
             liaison__v1__frame__free_unpacked(f, NULL);
         return;
@@ -950,8 +949,8 @@ static void handle_frame(broker_t *b, const lia_peer *peer, const uint8_t *data,
             /* The node holds more than it acknowledged: its store is the authority. */
             uint64_t cur = 0, head = 0;
             if (lia_bstore_cursor(b->store, n->cert.node_id, &cur, &head) == 0 &&
-                f->hello->cursor <= head && lia_bstore_ack(b->store, n->cert.node_id,
-                                                           f->hello->cursor) == 0)
+                f->hello->cursor <= head &&
+                lia_bstore_ack(b->store, n->cert.node_id, f->hello->cursor) == 0)
                 n->acked = f->hello->cursor;
         }
         if (n->sent < n->acked)
@@ -959,7 +958,7 @@ static void handle_frame(broker_t *b, const lia_peer *peer, const uint8_t *data,
         n->has_more = 1;
         n->hello = 1;
         n->resync_asked = 0;
-        n->crl_sent = 0; /* right after every Hello, before any delivery (pump) */
+        n->crl_sent = 0;    /* right after every Hello, before any delivery (pump) */
         n->need_chains = 1; /* the chains go before any delivery (push_membership) */
         break;
     case LIAISON__V1__FRAME__KIND_MEMBERSHIP_PUBLISH:
@@ -1129,8 +1128,7 @@ static void reload(broker_t *b)
         return;
     }
     if (!crl && old_crl)
-        log_warn("reload: the crl directive was removed; keeping %s (restart to drop it)",
-                 old_crl);
+        log_warn("reload: the crl directive was removed; keeping %s (restart to drop it)", old_crl);
     if (crl)
         b->crl_path = crl;
     if (load_certs(b, &t, &nodes, &n, &crl_buf, &crl_len) != 0) {
@@ -1161,9 +1159,9 @@ static void reload(broker_t *b)
             nodes[i].chains_turn = old->chains_turn;
             nodes[i].crl_sent = old->crl_sent;
         }
-        if (nodes[i].connected && lia_trust_find(t, nodes[i].cert.node_id,
-                                                 nodes[i].cert.sign_key_id, now_ms() / 1000,
-                                                 &valid) != 0) {
+        if (nodes[i].connected &&
+            lia_trust_find(t, nodes[i].cert.node_id, nodes[i].cert.sign_key_id, now_ms() / 1000,
+                           &valid) != 0) {
             log_notice("%s is no longer admissible: cutting its session", nodes[i].cert.node_id);
             cut = 1;
         }
@@ -1193,6 +1191,37 @@ static void reload(broker_t *b)
         if (lia_server_rebind(b->srv) != 0)
             fatal(EX_SOFTWARE, "could not rebind %s after a revocation", b->listen);
     }
+}
+
+/*
+ * Cuts every session if a connected node is no longer admissible now: a revocation whose time
+ * was still ahead when the list was loaded, or a certificate that expired during the session.
+ * Runs once a second; a reload checks at once. Every session is then re-established through
+ * ZAP, which refuses the keys that are no longer valid.
+ */
+static void cut_inadmissible(broker_t *b)
+{
+    uint64_t now = now_ms();
+    int cut = 0;
+
+    if (now - b->admit_checked_ms < 1000 && now >= b->admit_checked_ms)
+        return;
+    b->admit_checked_ms = now;
+    for (size_t i = 0; i < b->n_nodes; i++) {
+        const lia_cert_info *valid;
+        if (b->nodes[i].connected &&
+            lia_trust_find(b->trust, b->nodes[i].cert.node_id, b->nodes[i].cert.sign_key_id,
+                           now / 1000, &valid) != 0) {
+            log_notice("%s is no longer admissible: cutting its session", b->nodes[i].cert.node_id);
+            cut = 1;
+        }
+    }
+    if (!cut)
+        return;
+    for (size_t i = 0; i < b->n_nodes; i++)
+        b->nodes[i].connected = 0;
+    if (lia_server_rebind(b->srv) != 0)
+        fatal(EX_SOFTWARE, "could not rebind %s after a revocation", b->listen);
 }
 
 int broker_run(broker_t *b)
@@ -1249,6 +1278,7 @@ int broker_run(broker_t *b)
             reload_requested = 0;
             reload(b);
         }
+        cut_inadmissible(b);
         for (;;) {
             lia_peer peer;
             uint8_t *data = NULL;
@@ -1281,8 +1311,9 @@ int broker_run(broker_t *b)
         if (group) {
             /* Persist before acknowledge: nothing is acknowledged unless this succeeds. */
             if (store_failed || lia_bstore_commit(b->store) != 0)
-                fatal(EX_IOERR, "%s: durable commit failed; stopping (nothing unsaved was "
-                                "acknowledged)",
+                fatal(EX_IOERR,
+                      "%s: durable commit failed; stopping (nothing unsaved was "
+                      "acknowledged)",
                       b->store_path);
             /* One PublishAck per run of acknowledgements to the same connection. */
             for (size_t i = 0; i < n_acks;) {
