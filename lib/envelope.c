@@ -242,13 +242,19 @@ static int seal_one(const lia_identity_t *sender, const char *sender_id,
         return LIA_ERR_INVALID;
     /* Message id and nonce come from a ChaCha20 stream keyed by a fresh random seed per
      * batch, indexed by position: as unpredictable as the system generator, without a system
-     * call per envelope. */
+     * call per envelope. The id is time-ordered, u48be(created_at_ms) || 10 bytes of the
+     * stream: every store indexes message ids, and a B-tree of random keys dirties one page
+     * per insert once it is large (the broker's append rate fell from 42,000 to 13,000 per
+     * second over its first two million envelopes), while time-ordered keys append. The header
+     * shows created_at_ms to the broker anyway; 80 random bits keep ids unique. */
     {
         uint8_t rnd[LIA_MESSAGE_ID_BYTES + LIA_NONCE_BYTES], n8[crypto_stream_chacha20_NONCEBYTES];
         for (int i = 0; i < 8; i++)
             n8[i] = (uint8_t)(index >> (8 * i));
         crypto_stream_chacha20(rnd, sizeof rnd, n8, seed);
-        memcpy(msgid, rnd, sizeof msgid);
+        for (int i = 0; i < 6; i++)
+            msgid[i] = (uint8_t)(it->created_at_ms >> (40 - 8 * i));
+        memcpy(msgid + 6, rnd, sizeof msgid - 6);
         memcpy(nonce, rnd + sizeof msgid, sizeof nonce);
         sodium_memzero(rnd, sizeof rnd);
     }

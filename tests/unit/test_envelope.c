@@ -695,6 +695,39 @@ static void test_batch_known_nodes_altered(void **state)
         free(b[i].data);
 }
 
+/* Message ids are time-ordered (u48be(created_at_ms) || 10 random bytes) and unique. */
+static void test_message_ids_time_ordered(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 16 };
+    lia_seal_item items[N];
+    lia_buf b[N];
+    uint8_t ids[N][LIA_MESSAGE_ID_BYTES];
+
+    for (int i = 0; i < N; i++) {
+        items[i] = channel_item(f, "case:1", (uint64_t)i + 1, "ordered");
+        items[i].created_at_ms = f->now_ms + (uint64_t)(i / 4); /* four per millisecond */
+        items[i].message_id_out = ids[i];
+    }
+    assert_int_equal(lia_envelope_seal_batch(f->id[ALICE], "fr-ncp", items, N, b), 0);
+    for (int i = 0; i < N; i++) {
+        uint64_t t = 0;
+        for (int k = 0; k < 6; k++)
+            t = (t << 8) | ids[i][k];
+        assert_int_equal(t, (f->now_ms + (uint64_t)(i / 4)) & 0xffffffffffffULL);
+        for (int j = 0; j < i; j++) {
+            assert_memory_not_equal(ids[i], ids[j], LIA_MESSAGE_ID_BYTES);
+            if (i / 4 > j / 4)
+                assert_true(memcmp(ids[i], ids[j], LIA_MESSAGE_ID_BYTES) > 0);
+        }
+        lia_envelope_meta *m = NULL;
+        assert_int_equal(lia_envelope_inspect(b[i].data, b[i].len, &m), 0);
+        assert_memory_equal(m->message_id, ids[i], LIA_MESSAGE_ID_BYTES);
+        lia_envelope_meta_free(&m);
+        free(b[i].data);
+    }
+}
+
 static void test_certificates(void **state)
 {
     struct fixture *f = *state;
@@ -816,6 +849,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_every_byte_flipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_known_nodes_altered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_message_ids_time_ordered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_position_altered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certificates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bounds_and_garbage, setup, teardown),
