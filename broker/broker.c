@@ -869,29 +869,11 @@ static int restore_membership(broker_t *b)
 {
     lia_nstore_kv *kv = NULL;
     size_t count = 0;
-    const char **keys = NULL;
-    const uint8_t **vals = NULL;
-    size_t *lens = NULL;
     int rc;
 
     if ((rc = lia_bstore_state_list(b->store, LIA_MEMBERSHIP_KEY_PREFIX, &kv, &count)) != 0)
         return rc;
-    rc = LIA_ERR_NOMEM;
-    keys = calloc(count + 1, sizeof *keys);
-    vals = calloc(count + 1, sizeof *vals);
-    lens = calloc(count + 1, sizeof *lens);
-    if (!keys || !vals || !lens)
-        goto fail;
-    for (size_t i = 0; i < count; i++) {
-        keys[i] = kv[i].key;
-        vals[i] = kv[i].val;
-        lens[i] = kv[i].len;
-    }
-    rc = lia_membership_restore(b->reg, keys, vals, lens, count, now_ms(), restore_report, b);
-fail:
-    free(keys);
-    free(vals);
-    free(lens);
+    rc = lia_membership_restore_kv(b->reg, kv, count, now_ms(), restore_report, b);
     lia_nstore_kv_free(kv, count);
     return rc;
 }

@@ -1275,3 +1275,26 @@ done:
     free(cl);
     return rc;
 }
+
+int lia_membership_restore_kv(lia_membership_t *reg, const lia_nstore_kv *kv, size_t n,
+                              uint64_t now_ms, lia_membership_restore_fn report, void *arg)
+{
+    const char **keys = calloc(n + 1, sizeof *keys);
+    const uint8_t **vals = calloc(n + 1, sizeof *vals);
+    size_t *lens = calloc(n + 1, sizeof *lens);
+    int rc = LIA_ERR_NOMEM;
+
+    if (!keys || !vals || !lens)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = kv[i].key;
+        vals[i] = kv[i].val;
+        lens[i] = kv[i].len;
+    }
+    rc = lia_membership_restore(reg, keys, vals, lens, n, now_ms, report, arg);
+fail:
+    free(keys);
+    free(vals);
+    free(lens);
+    return rc;
+}

@@ -21,6 +21,7 @@
 
 #include "cert.h"
 #include "envelope.h"
+#include "store.h"
 #include "trust.h"
 #include "vault.h"
 
@@ -242,5 +243,10 @@ typedef void (*lia_membership_restore_fn)(void *arg, const char *channel, size_t
 int lia_membership_restore(lia_membership_t *reg, const char *const *keys,
                            const uint8_t *const *vals, const size_t *lens, size_t n,
                            uint64_t now_ms, lia_membership_restore_fn report, void *arg) LIA_WUR;
+
+/* lia_membership_restore over the records as a store lists them (lia_nstore_state_list,
+ * lia_bstore_state_list under LIA_MEMBERSHIP_KEY_PREFIX); the records stay the caller's. */
+int lia_membership_restore_kv(lia_membership_t *reg, const lia_nstore_kv *kv, size_t n,
+                              uint64_t now_ms, lia_membership_restore_fn report, void *arg) LIA_WUR;
 
 #endif

@@ -355,8 +355,10 @@ static int sdb_open(struct sdb *d, const char *path, const char *what, int64_t a
         }
         (void)sqlite3_finalize(st);
     }
-    rc = sdb_exec_sql(d, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-                         " PRAGMA cache_size=-16384;", "pragmas");
+    rc = sdb_exec_sql(d,
+                      "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                      " PRAGMA cache_size=-16384;",
+                      "pragmas");
     if (rc != 0)
         goto fail;
     if (version == 0) {
@@ -571,8 +573,8 @@ struct bnode {
 
 struct lia_bstore {
     struct sdb d;
-    lia_map_t *nodes;     /* BLAKE2b-256(node id) -> struct bnode* */
-    lia_map_t *streams;   /* sender stream id -> struct bstream* */
+    lia_map_t *nodes;        /* BLAKE2b-256(node id) -> struct bnode* */
+    lia_map_t *streams;      /* sender stream id -> struct bstream* */
     struct bstream **sdirty; /* streams advanced in the open group */
     size_t n_sdirty, cap_sdirty;
     struct bnode **dirty; /* nodes changed in the open group */
@@ -842,8 +844,8 @@ int lia_bstore_stream_last(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_B
         return 0;
     }
     st = s->d.st[B_GET_STREAM];
-    if ((rc = st_bound(&s->d, st, bind_blob(st, 1, stream, LIA_STREAM_ID_BYTES),
-                       "stream get")) != 0)
+    if ((rc = st_bound(&s->d, st, bind_blob(st, 1, stream, LIA_STREAM_ID_BYTES), "stream get")) !=
+        0)
         return rc;
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -874,8 +876,7 @@ int lia_bstore_stream_last(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_B
  * Within a group: records seq as the last sequence stored for the stream. Written once per
  * stream at commit, whatever the number of envelopes in the group.
  */
-int lia_bstore_stream_set(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_BYTES],
-                          uint64_t seq)
+int lia_bstore_stream_set(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_BYTES], uint64_t seq)
 {
     struct bstream *v;
     uint64_t last;
@@ -926,7 +927,6 @@ int lia_bstore_has(lia_bstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTE
     st_reset(st);
     return rc;
 }
-
 
 /*
  * Moves node's cursor up to seq inside a group and collects what it no longer needs: its
@@ -1181,6 +1181,36 @@ int lia_bstore_state_put(lia_bstore_t *s, const char *key, const uint8_t *val, s
  * values re-checked against the bound (LIA_ERR_DECODE). *out owned by the caller
  * (lia_nstore_kv_free).
  */
+/*
+ * Appends (a copy of key, a copy of val if val is not NULL) to a growing lia_nstore_kv array.
+ * On LIA_ERR_NOMEM the array holds what was appended before (and the entry's key, if any, is
+ * counted so that lia_nstore_kv_free releases it).
+ */
+static int kv_push(lia_nstore_kv **kv, size_t *count, size_t *cap, const char *key, const void *val,
+                   size_t len)
+{
+    if (*count == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        lia_nstore_kv *nkv = realloc(*kv, ncap * sizeof **kv);
+        if (!nkv)
+            return LIA_ERR_NOMEM;
+        *kv = nkv;
+        *cap = ncap;
+    }
+    lia_nstore_kv *e = &(*kv)[*count];
+    memset(e, 0, sizeof *e);
+    if (!(e->key = strdup(key)))
+        return LIA_ERR_NOMEM;
+    (*count)++;
+    if (val) {
+        if (!(e->val = malloc(len ? len : 1)))
+            return LIA_ERR_NOMEM;
+        memcpy(e->val, val, len);
+        e->len = len;
+    }
+    return 0;
+}
+
 int lia_bstore_state_list(lia_bstore_t *s, const char *prefix, lia_nstore_kv **out, size_t *n)
 {
     lia_nstore_kv *kv = NULL;
@@ -1208,25 +1238,8 @@ int lia_bstore_state_list(lia_bstore_t *s, const char *prefix, lia_nstore_kv **o
             rc = LIA_ERR_DECODE;
             goto fail;
         }
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            lia_nstore_kv *nkv = realloc(kv, ncap * sizeof *kv);
-            if (!nkv) {
-                rc = LIA_ERR_NOMEM;
-                goto fail;
-            }
-            kv = nkv;
-            cap = ncap;
-        }
-        memset(&kv[count], 0, sizeof kv[count]);
-        if (!(kv[count].key = strdup(k)) || !(kv[count].val = malloc((size_t)vlen))) {
-            count++;
-            rc = LIA_ERR_NOMEM;
+        if ((rc = kv_push(&kv, &count, &cap, k, v, (size_t)vlen)) != 0)
             goto fail;
-        }
-        memcpy(kv[count].val, v, (size_t)vlen);
-        kv[count].len = (size_t)vlen;
-        count++;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         rc = sdb_fail(&s->d, rc, "state keys");
@@ -2039,22 +2052,8 @@ int lia_nstore_state_list(lia_nstore_t *s, const char *prefix, lia_nstore_kv **o
         const char *k = (const char *)sqlite3_column_text(st, 0);
         if (!k || strncmp(k, prefix, plen) != 0)
             break;
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            lia_nstore_kv *nkv = realloc(kv, ncap * sizeof *kv);
-            if (!nkv) {
-                rc = LIA_ERR_NOMEM;
-                goto fail;
-            }
-            kv = nkv;
-            cap = ncap;
-        }
-        memset(&kv[count], 0, sizeof kv[count]);
-        if (!(kv[count].key = strdup(k))) {
-            rc = LIA_ERR_NOMEM;
+        if ((rc = kv_push(&kv, &count, &cap, k, NULL, 0)) != 0)
             goto fail;
-        }
-        count++;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         rc = sdb_fail(&s->d, rc, "state keys");

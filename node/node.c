@@ -2028,29 +2028,12 @@ static void restore_report(void *arg, const char *channel, size_t n_changes, int
 static int restore_membership(node_t *n)
 {
     lia_nstore_kv *kv = NULL;
-    size_t count = 0, *lens = NULL;
-    const char **keys = NULL;
-    const uint8_t **vals = NULL;
+    size_t count = 0;
     int rc;
 
     if ((rc = lia_nstore_state_list(n->store, LIA_MEMBERSHIP_KEY_PREFIX, &kv, &count)) != 0)
         return rc;
-    rc = LIA_ERR_NOMEM;
-    keys = calloc(count + 1, sizeof *keys);
-    vals = calloc(count + 1, sizeof *vals);
-    lens = calloc(count + 1, sizeof *lens);
-    if (!keys || !vals || !lens)
-        goto fail;
-    for (size_t i = 0; i < count; i++) {
-        keys[i] = kv[i].key;
-        vals[i] = kv[i].val;
-        lens[i] = kv[i].len;
-    }
-    rc = lia_membership_restore(n->reg, keys, vals, lens, count, now_ms(), restore_report, n);
-fail:
-    free(keys);
-    free(vals);
-    free(lens);
+    rc = lia_membership_restore_kv(n->reg, kv, count, now_ms(), restore_report, n);
     lia_nstore_kv_free(kv, count);
     return rc;
 }
