@@ -1,7 +1,7 @@
 /*
  * Seal and open rates for 1 KiB payloads, per core (single thread), for several batch sizes.
  * Prints one JSON object per configuration; not a test (no pass/fail), figures for notes.
- * Usage: bench_envelope [total_messages] [payload_bytes]
+ * Usage: bench_envelope [total_messages] [payload_bytes] [batch]  (default: batches 1 and 64)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -46,7 +46,8 @@ int main(int argc, char **argv)
 {
     size_t total = argc > 1 ? strtoul(argv[1], NULL, 10) : 64000;
     size_t plen = argc > 2 ? strtoul(argv[2], NULL, 10) : 1024;
-    static const size_t batches[] = {1, 64};
+    size_t batches[] = {1, 64};
+    size_t n_batches = sizeof batches / sizeof batches[0];
     lia_identity_t *auth, *alice, *bob;
     lia_authority_info ai;
     lia_trust_t *trust;
@@ -65,10 +66,16 @@ int main(int argc, char **argv)
     alice = node(auth, &ai, "fr-ncp", now, trust, &ca);
     bob = node(auth, &ai, "de-ncp", now, trust, &cb);
     check(lia_symkey_generate(&key), "key");
+    if (argc > 3) { /* one batch size only, e.g. to profile it */
+        batches[0] = strtoul(argv[3], NULL, 10);
+        n_batches = 1;
+        if (batches[0] == 0 || batches[0] > total)
+            check(LIA_ERR_INVALID, "batch size");
+    }
     payload = malloc(plen);
     randombytes_buf(payload, plen);
 
-    for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
+    for (size_t bi = 0; bi < n_batches; bi++) {
         size_t batch = batches[bi], n = total - total % batch;
         lia_buf *out = calloc(n, sizeof *out);
         lia_seal_item *items = calloc(batch, sizeof *items);

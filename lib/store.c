@@ -9,6 +9,9 @@
  * heads in memory. The connection runs in WAL mode with synchronous=FULL (a COMMIT fsyncs the
  * WAL), foreign keys on, the defensive configuration, and a schema identified by PRAGMA
  * application_id (broker or node) and PRAGMA user_version (LIA_ERR_VERSION for any other).
+ * Statement journals and temporary tables stay in memory (temp_store=MEMORY): SQLite would
+ * otherwise spill a large UPDATE's page images to unlinked files in /var/tmp, which costs a
+ * file creation per statement and puts store pages outside the store's own directory.
  * Every statement is prepared once at open (SQLITE_PREPARE_PERSISTENT) and reused.
  *
  * Failure model: any unexpected SQLite result (I/O error, full disk, corruption, a failed
@@ -90,6 +93,7 @@ struct sdb {
     size_t n_st;
     uint8_t nonce_seed[crypto_stream_chacha20_KEYBYTES]; /* fresh at every open */
     uint64_t nonce_ctr;
+    uint64_t commits; /* since open, for the closing log line */
 };
 
 /*
@@ -357,7 +361,7 @@ static int sdb_open(struct sdb *d, const char *path, const char *what, int64_t a
     }
     rc = sdb_exec_sql(d,
                       "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-                      " PRAGMA cache_size=-16384;",
+                      " PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;",
                       "pragmas");
     if (rc != 0)
         goto fail;
@@ -419,6 +423,12 @@ static void sdb_close(struct sdb *d)
         if (sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
             log_err("%s: rollback: %s", d->what, sqlite3_errmsg(d->db));
     }
+    {
+        int cur = 0, hi = 0;
+        if (sqlite3_db_status(d->db, SQLITE_DBSTATUS_CACHE_WRITE, &cur, &hi, 0) == SQLITE_OK)
+            log_info("%s: %llu commits, %d pages written to the WAL since open", d->what,
+                     (unsigned long long)d->commits, cur);
+    }
     for (size_t i = 0; i < d->n_st; i++)
         (void)sqlite3_finalize(d->st[i]); /* returns the statement's last error, seen already */
     free(d->st);
@@ -451,8 +461,10 @@ static int sdb_begin(struct sdb *d)
 static int sdb_commit(struct sdb *d)
 {
     int rc = st_exec(d, d->st[ST_COMMIT], "commit");
-    if (rc == 0)
+    if (rc == 0) {
         d->in_group = 0;
+        d->commits++;
+    }
     return rc;
 }
 
