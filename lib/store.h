@@ -86,6 +86,13 @@ void lia_bstore_items_free(lia_bstore_item *items, size_t n);
 /* The node's durable cursor and the highest sequence durably assigned to it (0 if none). */
 int lia_bstore_cursor(lia_bstore_t *s, const char *node, uint64_t *cursor, uint64_t *head) LIA_WUR;
 
+/*
+ * What the log still holds for delivery: the number of batch bodies (the envelopes of one
+ * group for one recipient list) and their bytes. A body goes when every recipient of every
+ * envelope in it has acknowledged it, so an absent node holds only the batches addressed to it.
+ */
+int lia_bstore_held(lia_bstore_t *s, uint64_t *batches, uint64_t *bytes) LIA_WUR;
+
 #define LIA_NSTORE_STATE_MAX     (64u << 10) /* bytes of one state value */
 #define LIA_NSTORE_STATE_KEY_MAX 128         /* bytes of a state key */
 #define LIA_NSTORE_REASON_MAX    256         /* bytes of a refusal reason */

@@ -113,6 +113,6 @@ kill -TERM "$BROKER_PID"
 for p in "$(node_pid fr-ncp)" "$(node_pid de-ncp)" "$(node_pid eu-hub)" "$BROKER_PID"; do
   wait "$p" || { echo "demo: a daemon did not exit cleanly" >&2; exit 1; }
 done
-tail -n 1 "$NET/broker.log"
+grep -E "stopping:|pages written" "$NET/broker.log" | tail -n 2
 
 printf '\nDemo complete: a case alert travelled from fr-ncp through the broker to de-ncp and eu-hub.\n'

@@ -462,17 +462,183 @@ static void test_bstore_version(void **state)
     lia_bstore_close(&s); /* checkpoints the WAL into the file and removes it */
     buf = tu_read_file(path, &len);
     assert_true(len >= 100);
-    /* The header's user_version (offset 60, big-endian) is 1; make it 99. */
-    assert_int_equal(buf[63], 1);
+    /* The header's user_version (offset 60, big-endian) is 2; a newer one (3) and one from
+     * nowhere (99) are refused; version 1 would be migrated (test_bstore_migrate_v1). */
+    assert_int_equal(buf[63], 2);
+    buf[63] = 3;
+    tu_write_file(path, buf, len, 0600);
+    assert_int_equal(lia_bstore_open(path, &s), LIA_ERR_VERSION);
+    assert_null(s);
     buf[63] = 99;
     tu_write_file(path, buf, len, 0600);
     assert_int_equal(lia_bstore_open(path, &s), LIA_ERR_VERSION);
     assert_null(s);
-    buf[63] = 1;
+    buf[63] = 2;
     tu_write_file(path, buf, len, 0600);
     assert_int_equal(lia_bstore_open(path, &s), 0);
     lia_bstore_close(&s);
     free(buf);
+}
+
+/* Body bytes held by the log. */
+static uint64_t held_bytes(lia_bstore_t *s, uint64_t *batches)
+{
+    uint64_t b = 0, bytes = 0;
+    assert_int_equal(lia_bstore_held(s, &b, &bytes), 0);
+    if (batches)
+        *batches = b;
+    return bytes;
+}
+
+/*
+ * Envelopes of one group are kept as one body per recipient list; a body goes only when every
+ * recipient of every envelope in it acknowledged, and an absent node holds only the bodies of
+ * envelopes addressed to it.
+ */
+static void test_bstore_batches(void **state)
+{
+    const char *ab[] = {"node-a", "node-b"}, *a[] = {"node-a"}, *c[] = {"node-c"};
+    lia_bstore_item items[16];
+    lia_bstore_t *s;
+    uint64_t batches;
+    size_t n;
+    (void)state;
+
+    assert_int_equal(lia_bstore_open(store_path("bstore-batch"), &s), 0);
+    assert_int_equal(held_bytes(s, &batches), 0);
+    /* Group 1: messages 1-3 to a+b, 4 to a, 5 to c (three recipient lists, three bodies). */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    append(s, 1, ab, 2);
+    append(s, 2, ab, 2);
+    append(s, 3, ab, 2);
+    append(s, 4, a, 1);
+    append(s, 5, c, 1);
+    assert_int_equal(held_bytes(s, NULL), 0); /* nothing before the commit */
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(held_bytes(s, &batches), 5 * ENV_LEN);
+    assert_int_equal(batches, 3);
+    /* Group 2: message 6 to a+b (a fourth body), a duplicate of 1 (stored nothing). */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    append(s, 6, ab, 2);
+    {
+        uint8_t id[LIA_MESSAGE_ID_BYTES], e[ENV_LEN];
+        int dup = 0;
+        mid(1, id);
+        env_of(1, e);
+        assert_int_equal(lia_bstore_append(s, id, "sender", e, ENV_LEN, ab, 2, &dup), 0);
+        assert_int_equal(dup, 1);
+    }
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(held_bytes(s, &batches), 6 * ENV_LEN);
+    assert_int_equal(batches, 4);
+    /* Every envelope reads back from its body, in order. */
+    assert_int_equal(lia_bstore_fetch(s, "node-a", 0, 16, items, &n), 0);
+    assert_int_equal(n, 5);
+    assert_true(env_is(&items[0], 1) && env_is(&items[1], 2) && env_is(&items[2], 3) &&
+                env_is(&items[3], 4) && env_is(&items[4], 6));
+    lia_bstore_items_free(items, n);
+    assert_int_equal(lia_bstore_fetch(s, "node-b", 1, 16, items, &n), 0);
+    assert_int_equal(n, 3);
+    assert_true(env_is(&items[0], 2) && env_is(&items[1], 3) && env_is(&items[2], 6));
+    lia_bstore_items_free(items, n);
+    /* a takes everything: only its own body (message 4) goes; b still needs 1-3 and 6. */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-a", 5), 0);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(held_bytes(s, &batches), 5 * ENV_LEN);
+    assert_int_equal(batches, 3);
+    /* b takes 1-2: group 1's a+b body stays for message 3. */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-b", 2), 0);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(held_bytes(s, &batches), 5 * ENV_LEN);
+    assert_int_equal(lia_bstore_fetch(s, "node-b", 2, 16, items, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(env_is(&items[0], 3) && env_is(&items[1], 6));
+    lia_bstore_items_free(items, n);
+    /* b takes the rest: both a+b bodies go. c, absent, holds only message 5's body. */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-b", 4), 0);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(held_bytes(s, &batches), ENV_LEN);
+    assert_int_equal(batches, 1);
+    /* A rolled-back group leaves no body and no batch number in use that a later group
+     * could not take again. */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    append(s, 7, c, 1);
+    lia_bstore_close(&s); /* uncommitted: rolled back */
+    assert_int_equal(lia_bstore_open(store_path("bstore-batch2"), &s), 0);
+    lia_bstore_close(&s);
+}
+
+/*
+ * A version-1 log (tests/unit/data/broker-log-v1.db, written by the version-1 code: messages
+ * 1-4 to node-a and node-b, node-a acknowledged 2) is migrated in place at open: its rows are
+ * delivered from where they are, collected as before, and new envelopes go into bodies.
+ */
+static void test_bstore_migrate_v1(void **state)
+{
+    const char *src = getenv("LIA_SOURCE_DIR"), *path = store_path("bstore-v1");
+    const char *ab[] = {"node-a", "node-b"};
+    lia_bstore_item items[16];
+    lia_bstore_t *s;
+    uint64_t cur, head;
+    uint8_t *buf;
+    size_t len, n;
+    char fixture[4096];
+    (void)state;
+
+    assert_non_null(src);
+    snprintf(fixture, sizeof fixture, "%s/tests/unit/data/broker-log-v1.db", src);
+    buf = tu_read_file(fixture, &len);
+    assert_int_equal(buf[63], 1); /* user_version 1 */
+    tu_write_file(path, buf, len, 0600);
+    free(buf);
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(lia_bstore_cursor(s, "node-a", &cur, &head), 0);
+    assert_int_equal(cur, 2);
+    assert_int_equal(head, 4);
+    assert_int_equal(lia_bstore_fetch(s, "node-a", 2, 16, items, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(env_is(&items[0], 3) && env_is(&items[1], 4));
+    lia_bstore_items_free(items, n);
+    assert_int_equal(lia_bstore_fetch(s, "node-b", 0, 16, items, &n), 0);
+    assert_int_equal(n, 4);
+    assert_true(env_is(&items[0], 1) && env_is(&items[3], 4));
+    lia_bstore_items_free(items, n);
+    /* Old ids are still duplicates; new envelopes follow in the same streams. */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    {
+        uint8_t id[LIA_MESSAGE_ID_BYTES], e[ENV_LEN];
+        int dup = 0;
+        mid(3, id);
+        env_of(3, e);
+        assert_int_equal(lia_bstore_append(s, id, "sender", e, ENV_LEN, ab, 2, &dup), 0);
+        assert_int_equal(dup, 1);
+    }
+    append(s, 5, ab, 2);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(held_bytes(s, NULL), ENV_LEN);
+    lia_bstore_close(&s);
+    /* Reopened: version 2 now, everything still there. */
+    buf = tu_read_file(path, &len);
+    assert_int_equal(buf[63], 2);
+    free(buf);
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(lia_bstore_fetch(s, "node-b", 0, 16, items, &n), 0);
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_true(env_is(&items[i], i + 1));
+    lia_bstore_items_free(items, n);
+    /* Both nodes take everything: old rows are emptied, the new body goes. */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-a", 5), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-b", 5), 0);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(held_bytes(s, NULL), 0);
+    assert_int_equal(lia_bstore_fetch(s, "node-b", 0, 16, items, &n), 0);
+    assert_int_equal(n, 0);
+    lia_bstore_close(&s);
 }
 
 static void test_bstore_bounds(void **state)
@@ -1034,6 +1200,8 @@ int main(void)
         cmocka_unit_test(test_bstore_crash),
         cmocka_unit_test(test_bstore_file_checks),
         cmocka_unit_test(test_bstore_version),
+        cmocka_unit_test(test_bstore_batches),
+        cmocka_unit_test(test_bstore_migrate_v1),
         cmocka_unit_test(test_bstore_bounds),
         cmocka_unit_test(test_bstore_failed_state),
         cmocka_unit_test(test_nstore_outbox),
