@@ -42,8 +42,15 @@
  * in envelopes.data) is migrated at open by adding the new columns and tables; its rows are
  * delivered and collected as before (data = x'' when no node waits for them).
  *
- * Node store: outbox (sealed envelopes until the broker acknowledges them; the ack deletes the
- * row; AUTOINCREMENT so ids never come back), inbox (payloads and refusals by delivery
+ * Node store (schema version 2): the outbox holds sealed envelopes until the broker
+ * acknowledges them, as one outbatch row per group (ids, lengths and envelopes concatenated;
+ * outbox ids first..first+n-1, never reused: meta outbox_next). Acknowledgements are kept in
+ * memory, with the bits of a batch acknowledged in part written to outacks at commit so that a
+ * restart resends only what is still unacknowledged; a batch acknowledged in full is deleted.
+ * Memory holds each pending envelope's message id (about 60 bytes each), not its bytes. One
+ * row per envelope with a unique index cost an insert and a delete in two B-trees per message,
+ * and the deletes rewrote and rebalanced pages. A version-1 store's outbox rows are moved into
+ * batches of one at open. The other tables: inbox (payloads and refusals by delivery
  * sequence), meta (the inbox cursor) and state (small values under a text key). Inbox payloads
  * and state values are encrypted at rest with the storage key (XChaCha20-Poly1305, fresh random
  * nonce stored beside the ciphertext) under associated data that binds every stored field of
@@ -539,6 +546,19 @@ static void put_u64be(uint8_t *p, uint64_t v)
         p[i] = (uint8_t)v;
         v >>= 8;
     }
+}
+
+static void put_u32be(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get_u32be(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* ---------------- broker log ---------------- */
@@ -1642,10 +1662,12 @@ fail:
 /* ---------------- node store ---------------- */
 
 enum {
-    N_OUT_ADD = ST_COMMON_COUNT,
-    N_OUT_ACK,
-    N_OUT_PENDING,
-    N_OUT_COUNT,
+    N_OB_INS = ST_COMMON_COUNT,
+    N_OB_DEL,
+    N_OB_PENDING,
+    N_OB_LOAD,
+    N_OA_PUT,
+    N_OA_DEL,
     N_IN_ADD,
     N_IN_REFUSE,
     N_IN_GET,
@@ -1666,11 +1688,14 @@ enum {
 static const char *const nstore_sql[N_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
-    [N_OUT_ADD] = "INSERT INTO outbox(message_id, data) VALUES(?1, ?2)"
-                  " ON CONFLICT(message_id) DO NOTHING",
-    [N_OUT_ACK] = "DELETE FROM outbox WHERE message_id = ?1",
-    [N_OUT_PENDING] = "SELECT id, message_id, data FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
-    [N_OUT_COUNT] = "SELECT count(*) FROM outbox",
+    [N_OB_INS] = "INSERT INTO outbatch(id, n, ids, lens, data) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [N_OB_DEL] = "DELETE FROM outbatch WHERE id = ?1",
+    [N_OB_PENDING] = "SELECT id, n, ids, lens, data FROM outbatch WHERE id >= ?1 ORDER BY id",
+    [N_OB_LOAD] = "SELECT b.id, b.n, b.ids, a.bits FROM outbatch AS b"
+                  " LEFT JOIN outacks AS a ON a.batch = b.id ORDER BY b.id",
+    [N_OA_PUT] = "INSERT INTO outacks(batch, bits) VALUES(?1, ?2)"
+                 " ON CONFLICT(batch) DO UPDATE SET bits = excluded.bits",
+    [N_OA_DEL] = "DELETE FROM outacks WHERE batch = ?1",
     [N_IN_ADD] = "INSERT INTO inbox(" INBOX_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                  " ON CONFLICT(delivery_seq) DO NOTHING",
     [N_IN_REFUSE] = "INSERT INTO inbox(delivery_seq, refused_reason) VALUES(?1, ?2)"
@@ -1691,9 +1716,12 @@ static const char *const nstore_sql[N_COUNT] = {
     [N_STATE_KEYS] = "SELECT key FROM state WHERE key >= ?1 ORDER BY key",
 };
 
-static const char nstore_schema[] =
-    "CREATE TABLE outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, message_id BLOB UNIQUE NOT NULL,"
-    " data BLOB NOT NULL);"
+#define OUTBATCH_TABLES                                                                            \
+    "CREATE TABLE outbatch(id INTEGER PRIMARY KEY, n INTEGER NOT NULL, ids BLOB NOT NULL,"         \
+    " lens BLOB NOT NULL, data BLOB NOT NULL);"                                                    \
+    "CREATE TABLE outacks(batch INTEGER PRIMARY KEY, bits BLOB NOT NULL);"
+
+static const char nstore_schema[] = OUTBATCH_TABLES
     "CREATE TABLE inbox(delivery_seq INTEGER PRIMARY KEY, sender TEXT, channel TEXT,"
     " sender_seq INTEGER, created_at_ms INTEGER, received_at_ms INTEGER, message_id BLOB,"
     " nonce BLOB, payload BLOB, refused_reason TEXT,"
@@ -1703,7 +1731,40 @@ static const char nstore_schema[] =
     "CREATE TABLE state(key TEXT PRIMARY KEY, nonce BLOB NOT NULL, value BLOB NOT NULL)"
     " WITHOUT ROWID;";
 
-static const struct sdb_schema nstore_sc = {APP_ID_NODE, 1, nstore_schema, NULL, NULL};
+/* Version 1 kept one outbox row per envelope; lia_nstore_open moves any into batches. */
+static const char nstore_migrate[] = OUTBATCH_TABLES;
+
+static const struct sdb_schema nstore_sc = {APP_ID_NODE, 2, nstore_schema, NULL, nstore_migrate};
+
+/* Envelopes one outbox batch holds at most (the rest of a larger group starts another). */
+#define OUTBATCH_MAX 4096u
+
+/* An outbox entry: where its message id sits, and whether the broker acknowledged it. */
+struct oent {
+    struct obatch *b;
+    uint32_t i;
+    uint8_t acked;
+};
+
+/*
+ * An outbox batch: the envelopes added in one group, stored as one outbatch row (ids, lengths
+ * and bytes concatenated) with outbox ids first..first+n-1. In memory only the ids and the
+ * acknowledgement state; the bytes stay on disk until a resend reads them.
+ */
+#define OENT_CHUNK 64u /* entries never move once allocated: the map points at them */
+
+struct obatch {
+    uint64_t first;
+    uint32_t n, n_acked;
+    int building;      /* added to in the open group; its row is written at commit */
+    int touched;       /* acknowledged in the open group: outacks to write at commit */
+    uint8_t *ids;      /* n x LIA_MESSAGE_ID_BYTES */
+    struct oent **ent; /* chunks of OENT_CHUNK entries */
+    size_t cap;        /* entries the ids array and the chunks hold */
+    uint8_t *data;     /* while building: the envelopes, concatenated */
+    uint8_t *lens;     /* while building: u32be length of each */
+    size_t data_len, data_cap;
+};
 
 /* Statements of the hub index, prepared by lia_nstore_hub_enable (the table may not exist
  * before). */
@@ -1714,6 +1775,17 @@ struct lia_nstore {
     const lia_symkey_t *key; /* borrowed storage key */
     uint64_t cursor;         /* including the open group */
     uint64_t c_cursor;       /* durable */
+
+    /* Outbox: batches in id order (the last may be the open group's), and message id -> entry
+     * for every unacknowledged envelope. */
+    struct obatch **ob;
+    size_t n_ob, cap_ob;
+    struct obatch *open_b; /* the open group's batch, also last in ob; NULL if none */
+    lia_map_t *pending;
+    uint64_t unacked;
+    uint64_t next_id, c_next_id; /* the next outbox id (open group / durable) */
+    struct obatch **touched;     /* batches acknowledged in the open group */
+    size_t n_touched, cap_touched;
 
     /* Hub index statements: NULL until lia_nstore_hub_enable. */
     sqlite3_stmt *hub_st[H_COUNT];
@@ -1782,6 +1854,356 @@ static int nstore_load_cursor(lia_nstore_t *s)
     return 0;
 }
 
+static struct oent *oent_at(const struct obatch *b, uint32_t i)
+{
+    return &b->ent[i / OENT_CHUNK][i % OENT_CHUNK];
+}
+
+static void obatch_free(struct obatch *b)
+{
+    if (!b)
+        return;
+    for (size_t c = 0; c < (b->cap + OENT_CHUNK - 1) / OENT_CHUNK; c++)
+        free(b->ent[c]);
+    free(b->ent);
+    free(b->ids);
+    free(b->data);
+    free(b->lens);
+    free(b);
+}
+
+/* Drops b from the batch list (memory only) and frees it. */
+static void ob_drop(lia_nstore_t *s, struct obatch *b)
+{
+    for (size_t i = 0; i < s->n_ob; i++)
+        if (s->ob[i] == b) {
+            memmove(&s->ob[i], &s->ob[i + 1], (s->n_ob - i - 1) * sizeof *s->ob);
+            s->n_ob--;
+            break;
+        }
+    if (s->open_b == b)
+        s->open_b = NULL;
+    obatch_free(b);
+}
+
+/* Appends a new, empty batch numbered from first to the list. NULL if out of memory. */
+static struct obatch *ob_push(lia_nstore_t *s, uint64_t first)
+{
+    struct obatch *b;
+    if (s->n_ob == s->cap_ob) {
+        size_t cap = s->cap_ob ? 2 * s->cap_ob : 16;
+        struct obatch **p = realloc(s->ob, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        s->ob = p;
+        s->cap_ob = cap;
+    }
+    if (!(b = calloc(1, sizeof *b)))
+        return NULL;
+    b->first = first;
+    s->ob[s->n_ob++] = b;
+    return b;
+}
+
+/* Room for one more entry in b (ids and a chunk of entries). LIA_ERR_NOMEM changes nothing. */
+static int obatch_reserve(struct obatch *b)
+{
+    if (b->n < b->cap)
+        return 0;
+    size_t cap = b->cap + OENT_CHUNK, chunks = cap / OENT_CHUNK;
+    uint8_t *ids = realloc(b->ids, cap * LIA_MESSAGE_ID_BYTES);
+    if (!ids)
+        return LIA_ERR_NOMEM;
+    b->ids = ids;
+    struct oent **ent = realloc(b->ent, chunks * sizeof *ent);
+    if (!ent)
+        return LIA_ERR_NOMEM;
+    b->ent = ent;
+    if (!(ent[chunks - 1] = calloc(OENT_CHUNK, sizeof **ent)))
+        return LIA_ERR_NOMEM;
+    b->cap = cap;
+    return 0;
+}
+
+/* Records entry i of b (message id at b->ids + i * 16) as pending. */
+static int oent_track(lia_nstore_t *s, struct obatch *b, uint32_t i)
+{
+    struct oent *e = oent_at(b, i);
+    e->b = b;
+    e->i = i;
+    e->acked = 0;
+    if (lia_map_put(s->pending, b->ids + (size_t)i * LIA_MESSAGE_ID_BYTES, e) != 0)
+        return LIA_ERR_NOMEM;
+    s->unacked++;
+    return 0;
+}
+
+/*
+ * Makes the outbox in memory agree with the database after a group that will not commit: the
+ * batches built in it are forgotten (their entries unmapped) and acknowledgements of the group
+ * are not undone in memory, which only means that their envelopes are not resent before a
+ * restart reads the durable state again. Called when the store fails.
+ */
+static void outbox_forget_group(lia_nstore_t *s)
+{
+    while (s->n_ob > 0 && s->ob[s->n_ob - 1]->building) {
+        struct obatch *b = s->ob[s->n_ob - 1];
+        for (uint32_t i = 0; i < b->n; i++)
+            if (!oent_at(b, i)->acked &&
+                lia_map_remove(s->pending, b->ids + (size_t)i * LIA_MESSAGE_ID_BYTES))
+                s->unacked--;
+        ob_drop(s, b);
+    }
+    s->open_b = NULL;
+    s->next_id = s->c_next_id;
+    for (size_t i = 0; i < s->n_touched; i++)
+        s->touched[i]->touched = 0;
+    s->n_touched = 0;
+}
+
+/*
+ * Writes the open group's outbox changes: each batch built in it as one row (entries already
+ * acknowledged included; they are marked in outacks), the acknowledgement bits of every batch
+ * acknowledged in part, and the next outbox id.
+ */
+static int outbox_flush(lia_nstore_t *s)
+{
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    for (size_t i = s->n_ob; i-- > 0 && s->ob[i]->building && rc == 0;) {
+        struct obatch *b = s->ob[i];
+        if (b->n_acked == b->n)
+            continue; /* acknowledged before it was even stored: nothing to keep */
+        st = s->d.st[N_OB_INS];
+        rc = st_bound(&s->d, st,
+                      bind_u64(st, 1, b->first) | bind_u64(st, 2, b->n) |
+                          bind_blob(st, 3, b->ids, (size_t)b->n * LIA_MESSAGE_ID_BYTES) |
+                          bind_blob(st, 4, b->lens, (size_t)b->n * 4) |
+                          sqlite3_bind_blob64(st, 5, b->data, b->data_len, SQLITE_STATIC),
+                      "outbox add");
+        if (rc == 0)
+            rc = st_exec(&s->d, st, "outbox add");
+    }
+    for (size_t i = 0; i < s->n_touched && rc == 0; i++) {
+        struct obatch *b = s->touched[i];
+        if (b->building && b->n_acked == b->n)
+            continue;
+        uint8_t *bits = calloc(((size_t)b->n + 7) / 8, 1);
+        if (!bits)
+            return sdb_fail(&s->d, SQLITE_NOMEM, "outbox acks");
+        for (uint32_t k = 0; k < b->n; k++)
+            if (oent_at(b, k)->acked)
+                bits[k / 8] |= (uint8_t)(1u << (k % 8));
+        st = s->d.st[N_OA_PUT];
+        rc = st_bound(&s->d, st,
+                      bind_u64(st, 1, b->first) | bind_blob(st, 2, bits, ((size_t)b->n + 7) / 8),
+                      "outbox acks");
+        if (rc == 0)
+            rc = st_exec(&s->d, st, "outbox acks");
+        free(bits);
+    }
+    if (rc == 0 && s->next_id != s->c_next_id) {
+        st = s->d.st[N_META_PUT];
+        rc = st_bound(&s->d, st,
+                      sqlite3_bind_text(st, 1, "outbox_next", -1, SQLITE_STATIC) |
+                          bind_u64(st, 2, s->next_id),
+                      "outbox add");
+        if (rc == 0)
+            rc = st_exec(&s->d, st, "outbox add");
+    }
+    return rc;
+}
+
+/* After a successful commit: the group's batches are stored; their bytes leave memory. */
+static void outbox_committed(lia_nstore_t *s)
+{
+    for (size_t i = s->n_ob; i-- > 0 && s->ob[i]->building;) {
+        struct obatch *b = s->ob[i];
+        b->building = 0;
+        free(b->data);
+        free(b->lens);
+        b->data = b->lens = NULL;
+        b->data_len = b->data_cap = 0;
+    }
+    for (size_t i = 0; i < s->n_touched; i++)
+        s->touched[i]->touched = 0;
+    s->n_touched = 0;
+    /* A batch built and fully acknowledged in the same group was kept for its row; drop it. */
+    for (size_t i = 0; i < s->n_ob;) {
+        if (s->ob[i]->n_acked == s->ob[i]->n && s->ob[i]->n > 0)
+            ob_drop(s, s->ob[i]);
+        else
+            i++;
+    }
+    s->open_b = NULL;
+    s->c_next_id = s->next_id;
+}
+
+/* Reads meta[key] into *v (left alone if absent). */
+static int meta_get(lia_nstore_t *s, const char *key, uint64_t *v)
+{
+    sqlite3_stmt *st = s->d.st[N_META_GET];
+    int rc = st_bound(&s->d, st, sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC), "meta");
+    if (rc != 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = col_u64(st, 0, v) != 0 ? LIA_ERR_DECODE : 0;
+    else if (rc == SQLITE_DONE)
+        rc = 0;
+    else
+        rc = sdb_fail(&s->d, rc, "meta");
+    st_reset(st);
+    return rc;
+}
+
+/*
+ * Loads the outbox into memory: every batch's ids and acknowledgement bits (not the envelopes),
+ * and the next outbox id (meta outbox_next, which never goes back). LIA_ERR_DECODE on a
+ * malformed row.
+ */
+static int outbox_load(lia_nstore_t *s)
+{
+    sqlite3_stmt *st = s->d.st[N_OB_LOAD];
+    uint64_t next = 1;
+    int rc = 0, src;
+
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        uint64_t first, cnt;
+        const uint8_t *ids = sqlite3_column_blob(st, 2), *bits = sqlite3_column_blob(st, 3);
+        size_t nbits = (size_t)sqlite3_column_bytes(st, 3);
+        struct obatch *b;
+        if (col_u64(st, 0, &first) != 0 || col_u64(st, 1, &cnt) != 0 || cnt == 0 ||
+            cnt > OUTBATCH_MAX || !ids ||
+            (size_t)sqlite3_column_bytes(st, 2) != cnt * LIA_MESSAGE_ID_BYTES ||
+            (bits && nbits != (cnt + 7) / 8) || first < next) {
+            log_err("%s: outbox batch is malformed", s->d.what);
+            rc = LIA_ERR_DECODE;
+            break;
+        }
+        if (!(b = ob_push(s, first))) {
+            rc = LIA_ERR_NOMEM;
+            break;
+        }
+        for (uint32_t i = 0; i < cnt && rc == 0; i++) {
+            if ((rc = obatch_reserve(b)) != 0)
+                break;
+            memcpy(b->ids + (size_t)i * LIA_MESSAGE_ID_BYTES,
+                   ids + (size_t)i * LIA_MESSAGE_ID_BYTES, LIA_MESSAGE_ID_BYTES);
+            b->n = i + 1;
+            if (bits && (bits[i / 8] >> (i % 8)) & 1) {
+                struct oent *e = oent_at(b, i);
+                e->b = b;
+                e->i = i;
+                e->acked = 1;
+                b->n_acked++;
+            } else {
+                rc = oent_track(s, b, i);
+            }
+        }
+        next = first + cnt;
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sdb_fail(&s->d, src, "outbox load");
+    st_reset(st);
+    if (rc == 0)
+        rc = meta_get(s, "outbox_next", &next);
+    if (rc == 0 && s->n_ob > 0 && next < s->ob[s->n_ob - 1]->first + s->ob[s->n_ob - 1]->n)
+        rc = LIA_ERR_DECODE; /* the counter went back: not written by this program */
+    s->next_id = s->c_next_id = next;
+    return rc;
+}
+
+/*
+ * A store migrated from version 1 still has the table outbox (one row per envelope): moves its
+ * rows into batches of one (keeping their ids) and drops it, in one transaction.
+ */
+static int outbox_migrate_v1(lia_nstore_t *s)
+{
+    sqlite3_stmt *q = NULL;
+    uint64_t next = 1;
+    int rc, src, found = 0;
+
+    src = sqlite3_prepare_v2(s->d.db,
+                             "SELECT 1 FROM sqlite_schema WHERE type = 'table'"
+                             " AND name = 'outbox'",
+                             -1, &q, NULL);
+    if (src == SQLITE_OK && (src = sqlite3_step(q)) == SQLITE_ROW)
+        found = 1;
+    (void)sqlite3_finalize(q);
+    q = NULL;
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        return sdb_fail(&s->d, src, "outbox migration");
+    if (!found)
+        return 0;
+    if ((rc = sdb_begin(&s->d)) != 0)
+        return rc;
+    src = sqlite3_prepare_v2(s->d.db, "SELECT id, message_id, data FROM outbox ORDER BY id", -1, &q,
+                             NULL);
+    while (src == SQLITE_OK || src == SQLITE_ROW) {
+        if ((src = sqlite3_step(q)) != SQLITE_ROW)
+            break;
+        uint64_t id;
+        uint8_t len[4];
+        sqlite3_stmt *st = s->d.st[N_OB_INS];
+        int dlen = sqlite3_column_bytes(q, 2);
+        if (col_u64(q, 0, &id) != 0 || sqlite3_column_bytes(q, 1) != LIA_MESSAGE_ID_BYTES ||
+            dlen <= 0 || (size_t)dlen > LIA_ENVELOPE_MAX) {
+            log_err("%s: outbox row is malformed", s->d.what);
+            rc = LIA_ERR_DECODE;
+            break;
+        }
+        put_u32be(len, (uint32_t)dlen);
+        rc = st_bound(&s->d, st,
+                      bind_u64(st, 1, id) | bind_u64(st, 2, 1) |
+                          bind_blob(st, 3, sqlite3_column_blob(q, 1), LIA_MESSAGE_ID_BYTES) |
+                          bind_blob(st, 4, len, 4) |
+                          bind_blob(st, 5, sqlite3_column_blob(q, 2), (size_t)dlen),
+                      "outbox migration");
+        if (rc == 0)
+            rc = st_exec(&s->d, st, "outbox migration");
+        if (rc != 0)
+            break;
+        next = id + 1;
+    }
+    (void)sqlite3_finalize(q);
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sdb_fail(&s->d, src, "outbox migration");
+    /* AUTOINCREMENT remembered the largest id ever given, even of rows since deleted. */
+    if (rc == 0) {
+        q = NULL;
+        src = sqlite3_prepare_v2(s->d.db, "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'",
+                                 -1, &q, NULL);
+        if (src == SQLITE_OK && (src = sqlite3_step(q)) == SQLITE_ROW &&
+            (uint64_t)sqlite3_column_int64(q, 0) + 1 > next)
+            next = (uint64_t)sqlite3_column_int64(q, 0) + 1;
+        (void)sqlite3_finalize(q);
+        if (src != SQLITE_ROW && src != SQLITE_DONE)
+            rc = sdb_fail(&s->d, src, "outbox migration");
+    }
+    if (rc == 0) {
+        sqlite3_stmt *st = s->d.st[N_META_PUT];
+        rc = st_bound(&s->d, st,
+                      sqlite3_bind_text(st, 1, "outbox_next", -1, SQLITE_STATIC) |
+                          bind_u64(st, 2, next),
+                      "outbox migration");
+        if (rc == 0)
+            rc = st_exec(&s->d, st, "outbox migration");
+    }
+    if (rc == 0)
+        rc = sdb_exec_sql(&s->d, "DROP TABLE outbox", "outbox migration");
+    if (rc == 0)
+        rc = sdb_commit(&s->d);
+    if (rc != 0) {
+        if (!s->d.failed)
+            (void)sdb_fail(&s->d, SQLITE_ERROR, "outbox migration");
+        return rc;
+    }
+    log_notice("%s: outbox moved into batches (schema version 2)", s->d.what);
+    return 0;
+}
+
 /* Opens (creating if needed, mode 0600) a node store; storage_key is borrowed and must outlive
  * the handle. Same checks and errors as lia_bstore_open. */
 int lia_nstore_open(const char *path, const lia_symkey_t *storage_key, lia_nstore_t **out)
@@ -1803,10 +2225,18 @@ int lia_nstore_open(const char *path, const lia_symkey_t *storage_key, lia_nstor
         free(s);
         return rc;
     }
-    rc = nstore_load_cursor(s);
+    /* What a node deletes is outbox batches (sealed envelopes); see lia_bstore_open. */
+    rc = sdb_exec_sql(&s->d, "PRAGMA secure_delete=FAST", "pragmas");
+    if (rc == 0)
+        rc = nstore_load_cursor(s);
+    if (rc == 0)
+        rc = lia_map_new(LIA_MESSAGE_ID_BYTES, NULL, &s->pending);
+    if (rc == 0)
+        rc = outbox_migrate_v1(s);
+    if (rc == 0)
+        rc = outbox_load(s);
     if (rc != 0) {
-        sdb_close(&s->d);
-        free(s);
+        lia_nstore_close(&s);
         return rc;
     }
     *out = s;
@@ -1822,6 +2252,11 @@ void lia_nstore_close(lia_nstore_t **p)
     for (size_t i = 0; i < H_COUNT; i++)
         (void)sqlite3_finalize((*p)->hub_st[i]);
     sdb_close(&(*p)->d);
+    for (size_t i = 0; i < (*p)->n_ob; i++)
+        obatch_free((*p)->ob[i]);
+    free((*p)->ob);
+    free((*p)->touched);
+    lia_map_destroy(&(*p)->pending);
     free(*p);
     *p = NULL;
 }
@@ -1845,7 +2280,8 @@ int lia_nstore_commit(lia_nstore_t *s)
     rc = sdb_ready(&s->d, 1);
     if (rc != 0)
         return rc;
-    if (s->cursor != s->c_cursor) {
+    rc = outbox_flush(s);
+    if (rc == 0 && s->cursor != s->c_cursor) {
         st = s->d.st[N_META_PUT];
         rc = st_bound(&s->d, st,
                       sqlite3_bind_text(st, 1, "cursor", -1, SQLITE_STATIC) |
@@ -1858,21 +2294,24 @@ int lia_nstore_commit(lia_nstore_t *s)
         rc = sdb_commit(&s->d);
     if (rc != 0) {
         s->cursor = s->c_cursor;
+        outbox_forget_group(s);
         return rc;
     }
     s->c_cursor = s->cursor;
+    outbox_committed(s);
     return 0;
 }
 
 /*
  * In a group: queues an envelope (1..LIA_ENVELOPE_MAX bytes) until the broker acknowledges it;
  * *id (optional) receives its outbox id, larger than every id handed out before. A message_id
- * already in the outbox is LIA_ERR_EXISTS.
+ * already in the outbox is LIA_ERR_EXISTS. The envelopes of a group are written as one batch
+ * row at commit (one row and its overflow pages instead of a row and an index entry each).
  */
 int lia_nstore_outbox_add(lia_nstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTES],
                           const uint8_t *env, size_t len, uint64_t *id)
 {
-    sqlite3_stmt *st;
+    struct obatch *b;
     int rc;
 
     if (!s)
@@ -1884,25 +2323,53 @@ int lia_nstore_outbox_add(lia_nstore_t *s, const uint8_t message_id[LIA_MESSAGE_
         return LIA_ERR_INVALID;
     if (len > LIA_ENVELOPE_MAX)
         return LIA_ERR_TOO_LARGE;
-    st = s->d.st[N_OUT_ADD];
-    rc = st_bound(&s->d, st,
-                  bind_blob(st, 1, message_id, LIA_MESSAGE_ID_BYTES) | bind_blob(st, 2, env, len),
-                  "outbox add");
-    if (rc == 0)
-        rc = st_exec(&s->d, st, "outbox add");
-    if (rc != 0)
-        return rc;
-    if (sqlite3_changes(s->d.db) == 0)
+    if (lia_map_get(s->pending, message_id))
         return LIA_ERR_EXISTS;
+    b = s->open_b;
+    if (!b || b->n == OUTBATCH_MAX) {
+        if (!(b = ob_push(s, s->next_id)))
+            return LIA_ERR_NOMEM;
+        b->building = 1;
+        s->open_b = b;
+    }
+    if ((rc = obatch_reserve(b)) != 0)
+        return rc;
+    if (b->data_cap - b->data_len < len) {
+        size_t cap = b->data_cap ? b->data_cap : 64u << 10;
+        while (cap - b->data_len < len)
+            cap *= 2;
+        uint8_t *d = realloc(b->data, cap);
+        if (!d)
+            return LIA_ERR_NOMEM;
+        b->data = d;
+        b->data_cap = cap;
+    }
+    uint8_t *l = realloc(b->lens, ((size_t)b->n + 1) * 4);
+    if (!l)
+        return LIA_ERR_NOMEM;
+    b->lens = l;
+    memcpy(b->ids + (size_t)b->n * LIA_MESSAGE_ID_BYTES, message_id, LIA_MESSAGE_ID_BYTES);
+    if ((rc = oent_track(s, b, b->n)) != 0)
+        return rc;
+    put_u32be(b->lens + (size_t)b->n * 4, (uint32_t)len);
+    memcpy(b->data + b->data_len, env, len);
+    b->data_len += len;
+    b->n++;
     if (id)
-        *id = (uint64_t)sqlite3_last_insert_rowid(s->d.db);
+        *id = s->next_id;
+    s->next_id++;
     return 0;
 }
 
-/* In a group: the broker durably stored message_id; drops it from the outbox. Idempotent: an
- * unknown (or already acknowledged) id is not an error. */
+/*
+ * In a group: the broker durably stored message_id; drops it from the outbox. Idempotent: an
+ * unknown (or already acknowledged) id is not an error. A batch whose envelopes are all
+ * acknowledged is deleted; the acknowledgements of one that is not are written at commit.
+ */
 int lia_nstore_outbox_ack(lia_nstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTES])
 {
+    struct oent *e;
+    struct obatch *b;
     sqlite3_stmt *st;
     int rc;
 
@@ -1913,11 +2380,48 @@ int lia_nstore_outbox_ack(lia_nstore_t *s, const uint8_t message_id[LIA_MESSAGE_
         return rc;
     if (!message_id)
         return LIA_ERR_INVALID;
-    st = s->d.st[N_OUT_ACK];
-    rc = st_bound(&s->d, st, bind_blob(st, 1, message_id, LIA_MESSAGE_ID_BYTES), "outbox ack");
+    if (!(e = lia_map_get(s->pending, message_id)))
+        return 0;
+    b = e->b;
+    e->acked = 1;
+    b->n_acked++;
+    s->unacked--;
+    (void)lia_map_remove(s->pending, message_id);
+    if (b->n_acked < b->n || b->building) {
+        if (!b->touched) {
+            if (s->n_touched == s->cap_touched) {
+                size_t cap = s->cap_touched ? 2 * s->cap_touched : 16;
+                struct obatch **p = realloc(s->touched, cap * sizeof *p);
+                if (!p)
+                    return sdb_fail(&s->d, SQLITE_NOMEM, "outbox ack");
+                s->touched = p;
+                s->cap_touched = cap;
+            }
+            s->touched[s->n_touched++] = b;
+            b->touched = 1;
+        }
+        return 0;
+    }
+    /* Everything in it acknowledged: the row goes, with its acknowledgements. */
+    st = s->d.st[N_OB_DEL];
+    rc = st_bound(&s->d, st, bind_u64(st, 1, b->first), "outbox ack");
     if (rc == 0)
         rc = st_exec(&s->d, st, "outbox ack");
-    return rc;
+    st = s->d.st[N_OA_DEL];
+    if (rc == 0)
+        rc = st_bound(&s->d, st, bind_u64(st, 1, b->first), "outbox ack");
+    if (rc == 0)
+        rc = st_exec(&s->d, st, "outbox ack");
+    if (rc != 0)
+        return rc;
+    if (b->touched) /* a partial state queued earlier in this group: nothing to write now */
+        for (size_t i = 0; i < s->n_touched; i++)
+            if (s->touched[i] == b) {
+                s->touched[i] = s->touched[--s->n_touched];
+                break;
+            }
+    ob_drop(s, b);
+    return 0;
 }
 
 /* Frees the data of n outbox entries. Accepts NULL. */
@@ -1931,13 +2435,13 @@ void lia_nstore_out_free(lia_nstore_out *out, size_t n)
 }
 
 /* Up to max unacknowledged envelopes with id > after, in id order; stored rows re-checked
- * (LIA_ERR_DECODE). On error nothing is returned. */
+ * (LIA_ERR_DECODE). Only committed batches are read. On error nothing is returned. */
 int lia_nstore_outbox_pending(lia_nstore_t *s, uint64_t after, size_t max, lia_nstore_out *out,
                               size_t *n)
 {
     sqlite3_stmt *st;
-    size_t got = 0;
-    int rc, src;
+    size_t got = 0, k;
+    int rc, src = SQLITE_DONE;
 
     if (!n)
         return LIA_ERR_INVALID;
@@ -1947,37 +2451,51 @@ int lia_nstore_outbox_pending(lia_nstore_t *s, uint64_t after, size_t max, lia_n
     rc = sdb_ready(&s->d, 0);
     if (rc != 0 || max == 0)
         return rc;
-    if (max > INT64_MAX)
-        max = INT64_MAX;
-    st = s->d.st[N_OUT_PENDING];
-    rc = st_bound(&s->d, st, bind_u64(st, 1, after) | bind_u64(st, 2, max), "outbox pending");
+    for (k = 0; k < s->n_ob; k++)
+        if (!s->ob[k]->building && s->ob[k]->first + s->ob[k]->n > after + 1)
+            break;
+    if (k == s->n_ob)
+        return 0;
+    st = s->d.st[N_OB_PENDING];
+    rc = st_bound(&s->d, st, bind_u64(st, 1, s->ob[k]->first), "outbox pending");
     if (rc != 0)
         return rc;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        const void *p = sqlite3_column_blob(st, 2);
-        int blen = sqlite3_column_bytes(st, 2);
-        if (got == max)
-            break;
-        out[got].data = NULL;
-        rc = col_u64(st, 0, &out[got].id);
-        if (rc == 0 && (sqlite3_column_bytes(st, 1) != LIA_MESSAGE_ID_BYTES || !p || blen <= 0 ||
-                        (size_t)blen > LIA_ENVELOPE_MAX))
+    while (got < max && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        uint64_t first, cnt;
+        const uint8_t *ids = sqlite3_column_blob(st, 2), *lens = sqlite3_column_blob(st, 3),
+                      *data = sqlite3_column_blob(st, 4);
+        size_t data_len = (size_t)sqlite3_column_bytes(st, 4), off = 0;
+        if (col_u64(st, 0, &first) != 0 || col_u64(st, 1, &cnt) != 0 || cnt == 0 ||
+            cnt > OUTBATCH_MAX || !ids || !lens || !data ||
+            (size_t)sqlite3_column_bytes(st, 2) != cnt * LIA_MESSAGE_ID_BYTES ||
+            (size_t)sqlite3_column_bytes(st, 3) != cnt * 4) {
             rc = LIA_ERR_DECODE;
-        if (rc != 0) {
-            log_err("%s: outbox row is malformed", s->d.what);
+            log_err("%s: outbox batch is malformed", s->d.what);
             goto fail;
         }
-        memcpy(out[got].message_id, sqlite3_column_blob(st, 1), LIA_MESSAGE_ID_BYTES);
-        out[got].data = malloc((size_t)blen);
-        if (!out[got].data) {
-            rc = LIA_ERR_NOMEM;
-            goto fail;
+        for (uint64_t i = 0; i < cnt && got < max; i++) {
+            size_t len = get_u32be(lens + i * 4);
+            const uint8_t *mid = ids + i * LIA_MESSAGE_ID_BYTES;
+            if (len == 0 || len > LIA_ENVELOPE_MAX || len > data_len - off) {
+                rc = LIA_ERR_DECODE;
+                log_err("%s: outbox batch %llu is malformed", s->d.what, (unsigned long long)first);
+                goto fail;
+            }
+            off += len;
+            if (first + i <= after || !lia_map_get(s->pending, mid))
+                continue; /* before the position asked for, or acknowledged */
+            out[got].id = first + i;
+            memcpy(out[got].message_id, mid, LIA_MESSAGE_ID_BYTES);
+            if (!(out[got].data = malloc(len))) {
+                rc = LIA_ERR_NOMEM;
+                goto fail;
+            }
+            memcpy(out[got].data, data + off - len, len);
+            out[got].len = len;
+            got++;
         }
-        memcpy(out[got].data, p, (size_t)blen);
-        out[got].len = (size_t)blen;
-        got++;
     }
-    if (src != SQLITE_ROW && src != SQLITE_DONE) {
+    if (got < max && src != SQLITE_DONE) {
         rc = sdb_fail(&s->d, src, "outbox pending");
         goto fail;
     }
@@ -1990,28 +2508,18 @@ fail:
     return rc;
 }
 
-/* Number of unacknowledged envelopes in the outbox. */
+/* Number of unacknowledged envelopes in the outbox (the open group's included). */
 int lia_nstore_outbox_count(lia_nstore_t *s, uint64_t *count)
 {
-    sqlite3_stmt *st;
     int rc;
 
     if (!s || !count)
         return LIA_ERR_INVALID;
     *count = 0;
-    rc = sdb_ready(&s->d, 0);
-    if (rc != 0)
+    if ((rc = sdb_ready(&s->d, 0)) != 0)
         return rc;
-    st = s->d.st[N_OUT_COUNT];
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        rc = sdb_fail(&s->d, rc, "outbox count");
-        st_reset(st);
-        return rc;
-    }
-    rc = col_u64(st, 0, count);
-    st_reset(st);
-    return rc;
+    *count = s->unacked;
+    return 0;
 }
 
 /*

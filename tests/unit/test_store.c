@@ -830,6 +830,155 @@ static void test_nstore_outbox(void **state)
     lia_symkey_destroy(&key);
 }
 
+/*
+ * Outbox batches: envelopes added in one group share a row. Acknowledgements of part of a batch
+ * survive a reopen (what was acknowledged is not resent), a fully acknowledged batch goes, and
+ * ids keep growing across reopens even when the outbox was empty.
+ */
+static void test_nstore_outbox_batches(void **state)
+{
+    const char *path = store_path("nstore-outb");
+    uint8_t id[LIA_MESSAGE_ID_BYTES], e[ENV_LEN];
+    lia_symkey_t *key = new_key();
+    lia_nstore_out out[16];
+    lia_nstore_t *s;
+    uint64_t ids[10], count, last;
+    size_t n;
+    (void)state;
+
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    /* Group 1: messages 1-4; group 2: messages 5-6. */
+    assert_int_equal(lia_nstore_begin(s), 0);
+    for (uint64_t i = 1; i <= 6; i++) {
+        if (i == 5) {
+            assert_int_equal(lia_nstore_commit(s), 0);
+            assert_int_equal(lia_nstore_begin(s), 0);
+        }
+        mid(i, id);
+        env_of(i, e);
+        assert_int_equal(lia_nstore_outbox_add(s, id, e, ENV_LEN, &ids[i - 1]), 0);
+        if (i > 1)
+            assert_int_equal(ids[i - 1], ids[i - 2] + 1);
+    }
+    assert_int_equal(lia_nstore_commit(s), 0);
+    /* Acknowledge 2 and 3 (part of group 1) and 5, 6 (all of group 2). */
+    assert_int_equal(lia_nstore_begin(s), 0);
+    for (uint64_t i = 2; i <= 6; i++) {
+        if (i == 4)
+            continue;
+        mid(i, id);
+        assert_int_equal(lia_nstore_outbox_ack(s, id), 0);
+    }
+    assert_int_equal(lia_nstore_commit(s), 0);
+    assert_int_equal(lia_nstore_outbox_count(s, &count), 0);
+    assert_int_equal(count, 2);
+    lia_nstore_close(&s);
+
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_outbox_count(s, &count), 0);
+    assert_int_equal(count, 2);
+    assert_int_equal(lia_nstore_outbox_pending(s, 0, 16, out, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0].id, ids[0]);
+    assert_int_equal(out[1].id, ids[3]);
+    mid(4, id);
+    env_of(4, e);
+    assert_memory_equal(out[1].message_id, id, LIA_MESSAGE_ID_BYTES);
+    assert_int_equal(out[1].len, ENV_LEN);
+    assert_memory_equal(out[1].data, e, ENV_LEN);
+    lia_nstore_out_free(out, n);
+    assert_int_equal(lia_nstore_outbox_pending(s, ids[0], 16, out, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].id, ids[3]);
+    lia_nstore_out_free(out, n);
+    /* An acknowledged id may be queued again (it is no longer in the outbox). */
+    assert_int_equal(lia_nstore_begin(s), 0);
+    mid(1, id);
+    assert_int_equal(lia_nstore_outbox_ack(s, id), 0);
+    mid(4, id);
+    assert_int_equal(lia_nstore_outbox_ack(s, id), 0);
+    assert_int_equal(lia_nstore_commit(s), 0);
+    assert_int_equal(lia_nstore_outbox_count(s, &count), 0);
+    assert_int_equal(count, 0);
+    lia_nstore_close(&s);
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_outbox_pending(s, 0, 16, out, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(lia_nstore_begin(s), 0);
+    mid(9, id);
+    assert_int_equal(lia_nstore_outbox_add(s, id, e, ENV_LEN, &last), 0);
+    assert_int_equal(lia_nstore_commit(s), 0);
+    assert_int_equal(last, ids[5] + 1);
+    /* An uncommitted group's batch is gone after a reopen; its id is handed out again. */
+    assert_int_equal(lia_nstore_begin(s), 0);
+    mid(10, id);
+    assert_int_equal(lia_nstore_outbox_add(s, id, e, ENV_LEN, &ids[9]), 0);
+    lia_nstore_close(&s);
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_outbox_count(s, &count), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(lia_nstore_begin(s), 0);
+    assert_int_equal(lia_nstore_outbox_add(s, id, e, ENV_LEN, &last), 0);
+    assert_int_equal(lia_nstore_commit(s), 0);
+    assert_int_equal(last, ids[9]);
+    lia_nstore_close(&s);
+    lia_symkey_destroy(&key);
+}
+
+/* A version-1 node store (tests/unit/data/node-store-v1.db: outbox messages 1-3 with ids 1-3,
+ * message 2 acknowledged) is migrated at open: the pending envelopes keep their ids. */
+static void test_nstore_migrate_v1(void **state)
+{
+    const char *src = getenv("LIA_SOURCE_DIR"), *path = store_path("nstore-v1");
+    uint8_t id[LIA_MESSAGE_ID_BYTES], e[ENV_LEN];
+    lia_symkey_t *key = new_key();
+    lia_nstore_out out[8];
+    lia_nstore_t *s;
+    uint64_t count, last;
+    uint8_t *buf;
+    size_t len, n;
+    char fixture[4096];
+    (void)state;
+
+    assert_non_null(src);
+    snprintf(fixture, sizeof fixture, "%s/tests/unit/data/node-store-v1.db", src);
+    buf = tu_read_file(fixture, &len);
+    assert_int_equal(buf[63], 1);
+    tu_write_file(path, buf, len, 0600);
+    free(buf);
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_outbox_count(s, &count), 0);
+    assert_int_equal(count, 2);
+    assert_int_equal(lia_nstore_outbox_pending(s, 0, 8, out, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0].id, 1);
+    assert_int_equal(out[1].id, 3);
+    mid(3, id);
+    env_of(3, e);
+    assert_memory_equal(out[1].message_id, id, LIA_MESSAGE_ID_BYTES);
+    assert_memory_equal(out[1].data, e, ENV_LEN);
+    lia_nstore_out_free(out, n);
+    assert_int_equal(lia_nstore_begin(s), 0);
+    mid(1, id);
+    assert_int_equal(lia_nstore_outbox_ack(s, id), 0);
+    mid(4, id);
+    assert_int_equal(lia_nstore_outbox_add(s, id, e, ENV_LEN, &last), 0);
+    assert_int_equal(last, 4);
+    assert_int_equal(lia_nstore_commit(s), 0);
+    lia_nstore_close(&s);
+    buf = tu_read_file(path, &len);
+    assert_int_equal(buf[63], 2);
+    free(buf);
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_outbox_pending(s, 0, 8, out, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0].id, 3);
+    assert_int_equal(out[1].id, 4);
+    lia_nstore_out_free(out, n);
+    lia_nstore_close(&s);
+    lia_symkey_destroy(&key);
+}
+
 static const char MARKER[] = "PLAINTEXT-MARKER-0123456789";
 
 static lia_nstore_msg msg(uint64_t seq, const char *channel, const char *text)
@@ -1205,6 +1354,8 @@ int main(void)
         cmocka_unit_test(test_bstore_bounds),
         cmocka_unit_test(test_bstore_failed_state),
         cmocka_unit_test(test_nstore_outbox),
+        cmocka_unit_test(test_nstore_outbox_batches),
+        cmocka_unit_test(test_nstore_migrate_v1),
         cmocka_unit_test(test_nstore_inbox),
         cmocka_unit_test(test_nstore_inbox_tamper),
         cmocka_unit_test(test_nstore_state),
