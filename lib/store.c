@@ -72,6 +72,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -98,8 +100,33 @@
 /* Statements common to both stores come first in each store's statement table. */
 enum { ST_BEGIN, ST_COMMIT, ST_COMMON_COUNT };
 
+/*
+ * Checkpoints run on a thread of their own with a second connection, so that copying the WAL
+ * into the database file and its fsyncs do not stall the loop that commits (SQLite's automatic
+ * checkpoint runs inside the COMMIT that crosses the threshold: with 16 KiB pages, 16 MiB of
+ * writes and two fsyncs every few thousand messages). The committing connection wakes the
+ * thread when the WAL holds CKPT_PAGES pages; only if the WAL still grows past CKPT_PAGES_HARD
+ * (the thread cannot keep up or never finds a quiet moment) does it checkpoint itself, as
+ * before. The checkpointer runs with synchronous=FULL: the WAL is synced before its pages are
+ * copied and the database file after, and a failure fails the store.
+ */
+#define CKPT_PAGES      1000
+#define CKPT_PAGES_HARD 16000
+
+struct ckpt {
+    sqlite3 *db;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int want, stop, started;
+    atomic_int failed;
+    atomic_uint_fast64_t runs, inline_runs; /* for the closing log line */
+    const char *what;
+};
+
 struct sdb {
     sqlite3 *db;
+    struct ckpt ck;
     int lock_fd;       /* holds the flock; closed after sqlite3_close */
     int failed;        /* set once; every call then returns LIA_ERR_STORAGE */
     int in_group;      /* between a successful begin and its commit */
@@ -147,7 +174,7 @@ static int sdb_fail(struct sdb *d, int rc, const char *op)
  * (need_group) and none is open. */
 static int sdb_ready(const struct sdb *d, int need_group)
 {
-    if (d->failed)
+    if (d->failed || atomic_load(&d->ck.failed))
         return LIA_ERR_STORAGE;
     if (need_group && !d->in_group)
         return LIA_ERR_INVALID;
@@ -295,6 +322,109 @@ fail:
     return rc;
 }
 
+static void *ckpt_main(void *arg)
+{
+    struct ckpt *ck = arg;
+    for (;;) {
+        int rc, nlog = 0, nckpt = 0;
+        (void)pthread_mutex_lock(&ck->mu);
+        while (!ck->want && !ck->stop)
+            (void)pthread_cond_wait(&ck->cv, &ck->mu);
+        if (ck->stop) {
+            (void)pthread_mutex_unlock(&ck->mu);
+            return NULL;
+        }
+        ck->want = 0;
+        (void)pthread_mutex_unlock(&ck->mu);
+        rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt);
+        atomic_fetch_add(&ck->runs, 1);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
+            log_err("%s: checkpoint: %s (%s, code %d); the store stops", ck->what,
+                    sqlite3_errmsg(ck->db), sqlite3_errstr(rc), rc);
+            atomic_store(&ck->failed, 1);
+            return NULL;
+        }
+    }
+}
+
+/* Called by SQLite after each commit of the main connection with the WAL's size in pages. */
+static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct sdb *d = arg;
+    (void)name;
+    if (pages >= CKPT_PAGES_HARD) {
+        /* Busy when the thread is at it; then the next commit looks again. */
+        int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        atomic_fetch_add(&d->ck.inline_runs, 1);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
+            log_err("%s: checkpoint: %s (%s, code %d); the store stops", d->what,
+                    sqlite3_errmsg(db), sqlite3_errstr(rc), rc);
+            atomic_store(&d->ck.failed, 1);
+        }
+    } else if (pages >= CKPT_PAGES && d->ck.started) {
+        (void)pthread_mutex_lock(&d->ck.mu);
+        d->ck.want = 1;
+        (void)pthread_cond_signal(&d->ck.cv);
+        (void)pthread_mutex_unlock(&d->ck.mu);
+    }
+    return SQLITE_OK;
+}
+
+/* Opens the checkpointer's connection to path and starts its thread. */
+static int ckpt_start(struct sdb *d, const char *path)
+{
+    struct ckpt *ck = &d->ck;
+    int src;
+
+    ck->what = d->what;
+    src = sqlite3_open_v2(path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_busy_timeout(ck->db, BUSY_TIMEOUT_MS);
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(ck->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        log_err("%s: checkpointer: open %s: %s", d->what, path,
+                ck->db ? sqlite3_errmsg(ck->db) : "out of memory");
+        return LIA_ERR_STORAGE;
+    }
+    if (pthread_mutex_init(&ck->mu, NULL) != 0)
+        return LIA_ERR_NOMEM;
+    if (pthread_cond_init(&ck->cv, NULL) != 0) {
+        (void)pthread_mutex_destroy(&ck->mu);
+        return LIA_ERR_NOMEM;
+    }
+    if ((errno = pthread_create(&ck->thread, NULL, ckpt_main, ck)) != 0) {
+        log_err_errno("%s: checkpointer thread", d->what);
+        (void)pthread_cond_destroy(&ck->cv);
+        (void)pthread_mutex_destroy(&ck->mu);
+        return LIA_ERR_NOMEM;
+    }
+    ck->started = 1;
+    (void)sqlite3_wal_hook(d->db, ckpt_hook, d);
+    return 0;
+}
+
+/* Stops the checkpointer (it finishes a checkpoint in progress) and closes its connection. */
+static void ckpt_stop(struct sdb *d)
+{
+    struct ckpt *ck = &d->ck;
+    if (ck->started) {
+        (void)pthread_mutex_lock(&ck->mu);
+        ck->stop = 1;
+        (void)pthread_cond_signal(&ck->cv);
+        (void)pthread_mutex_unlock(&ck->mu);
+        (void)pthread_join(ck->thread, NULL);
+        (void)pthread_cond_destroy(&ck->cv);
+        (void)pthread_mutex_destroy(&ck->mu);
+        ck->started = 0;
+    }
+    if (d->db)
+        (void)sqlite3_wal_hook(d->db, NULL, NULL);
+    if (ck->db && sqlite3_close(ck->db) != SQLITE_OK)
+        log_err("%s: checkpointer: close: %s", d->what, sqlite3_errmsg(ck->db));
+    ck->db = NULL;
+}
+
 /* What a store's file must be, and how this program creates or brings it up to date. */
 struct sdb_schema {
     int64_t app_id;      /* PRAGMA application_id */
@@ -439,8 +569,11 @@ static int sdb_open(struct sdb *d, const char *path, const char *what, const str
             goto fail;
         }
     }
+    if ((rc = ckpt_start(d, path)) != 0)
+        goto fail;
     return 0;
 fail:
+    ckpt_stop(d);
     for (size_t i = 0; d->st && i < d->n_st; i++)
         (void)sqlite3_finalize(d->st[i]);
     free(d->st);
@@ -460,6 +593,7 @@ static void sdb_close(struct sdb *d)
 {
     if (!d->db)
         return;
+    ckpt_stop(d);
     if (d->in_group && !d->failed && sqlite3_get_autocommit(d->db) == 0) {
         log_notice("%s: closing with an uncommitted group; it is rolled back", d->what);
         if (sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
@@ -468,8 +602,11 @@ static void sdb_close(struct sdb *d)
     {
         int cur = 0, hi = 0;
         if (sqlite3_db_status(d->db, SQLITE_DBSTATUS_CACHE_WRITE, &cur, &hi, 0) == SQLITE_OK)
-            log_info("%s: %llu commits, %d pages written to the WAL since open", d->what,
-                     (unsigned long long)d->commits, cur);
+            log_info("%s: %llu commits, %d pages written to the WAL since open; %llu "
+                     "checkpoints in the background, %llu in line",
+                     d->what, (unsigned long long)d->commits, cur,
+                     (unsigned long long)atomic_load(&d->ck.runs),
+                     (unsigned long long)atomic_load(&d->ck.inline_runs));
     }
     for (size_t i = 0; i < d->n_st; i++)
         (void)sqlite3_finalize(d->st[i]); /* returns the statement's last error, seen already */

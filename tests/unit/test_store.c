@@ -641,6 +641,45 @@ static void test_bstore_migrate_v1(void **state)
     lia_bstore_close(&s);
 }
 
+/* The WAL is copied into the database file by the background checkpointer, without a close
+ * and without a commit waiting for it: the file grows while the store stays open. */
+static void test_bstore_background_checkpoint(void **state)
+{
+    const char *path = store_path("bstore-ckpt");
+    const char *r[] = {"node-a"};
+    static uint8_t e[8192];
+    struct stat st;
+    lia_bstore_t *s;
+    off_t before;
+    int grown = 0;
+    (void)state;
+
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(stat(path, &st), 0);
+    before = st.st_size;
+    /* 2,560 envelopes of 8 KiB: 20 MiB, more than the 1,000 pages of 16 KiB that wake it. */
+    for (uint64_t g = 0; g < 40; g++) {
+        assert_int_equal(lia_bstore_begin(s), 0);
+        for (uint64_t i = 0; i < 64; i++) {
+            uint8_t id[LIA_MESSAGE_ID_BYTES];
+            int dup;
+            mid(1000 + g * 64 + i, id);
+            memset(e, (int)i, sizeof e);
+            assert_int_equal(lia_bstore_append(s, id, "sender", e, sizeof e, r, 1, &dup), 0);
+        }
+        assert_int_equal(lia_bstore_commit(s), 0);
+    }
+    /* Poll for the copy (bounded): 10 s is far more than it takes, and not a guess at it. */
+    for (int i = 0; i < 1000 && !grown; i++) {
+        assert_int_equal(stat(path, &st), 0);
+        grown = st.st_size > before + (8 << 20);
+        if (!grown)
+            usleep(10000);
+    }
+    assert_true(grown);
+    lia_bstore_close(&s);
+}
+
 static void test_bstore_bounds(void **state)
 {
     const char *a[] = {"node-a"}, *twice[] = {"node-a", "node-b", "node-a"};
@@ -1350,6 +1389,7 @@ int main(void)
         cmocka_unit_test(test_bstore_file_checks),
         cmocka_unit_test(test_bstore_version),
         cmocka_unit_test(test_bstore_batches),
+        cmocka_unit_test(test_bstore_background_checkpoint),
         cmocka_unit_test(test_bstore_migrate_v1),
         cmocka_unit_test(test_bstore_bounds),
         cmocka_unit_test(test_bstore_failed_state),
