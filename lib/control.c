@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* struct ucred, accept4, MSG_NOSIGNAL */
 #include "control.h"
 
+#include <protobuf-c/protobuf-c.h>
 #include <sodium.h>
 
 #include <errno.h>
@@ -656,8 +657,8 @@ int lia_ctl_flush(lia_ctl_conn_t *c)
     if (c->fd < 0)
         return LIA_ERR_NOT_FOUND;
     while (c->out_off < c->out_len) {
-        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t w =
+            send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
             c->out_off += (size_t)w;
             continue;
@@ -689,12 +690,19 @@ int lia_ctl_send(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
     return rc == LIA_ERR_LIMIT ? 0 : rc;
 }
 
-int lia_ctl_queue(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
+/*
+ * Makes room at the end of c's queue for one frame with a len-byte body and writes its length
+ * prefix; the caller fills the body and then commits it (c->out_len += len + 4). Nothing is
+ * committed on failure, so a frame is queued whole or not at all. The limits are the ones the
+ * public functions document: LIA_ERR_TOO_LARGE above LIA_CONTROL_MAX_FRAME (the connection
+ * stays), and a peer with more than LIA_CONTROL_QUEUE_MAX pending is dropped (LIA_ERR_LIMIT).
+ * The buffer is reused: emptied when everything was sent, compacted before it grows, and
+ * never shrunk, so a steady stream settles on one allocation.
+ */
+static int queue_reserve(lia_ctl_conn_t *c, size_t len, uint8_t **body)
 {
     size_t need;
 
-    if (!c || (len && !data))
-        return LIA_ERR_INVALID;
     if (c->fd < 0)
         return LIA_ERR_NOT_FOUND;
     if (len > LIA_CONTROL_MAX_FRAME)
@@ -711,11 +719,14 @@ int lia_ctl_queue(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
         uint8_t *b;
         while (cap < need)
             cap *= 2;
-        /* Compact before growing so that a steady stream does not grow the buffer. */
+        /* Compact before growing so that a steady stream does not grow the buffer; the bytes
+         * vacated at the end are wiped (replies carry message plaintext). */
         if (c->out_off > 0) {
+            size_t old_len = c->out_len;
             memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
             c->out_len -= c->out_off;
             c->out_off = 0;
+            sodium_memzero(c->out + c->out_len, old_len - c->out_len);
             need = c->out_len + len + 4;
         }
         if (need > c->out_cap) {
@@ -736,8 +747,40 @@ int lia_ctl_queue(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
     c->out[c->out_len + 1] = (uint8_t)(len >> 16);
     c->out[c->out_len + 2] = (uint8_t)(len >> 8);
     c->out[c->out_len + 3] = (uint8_t)len;
+    *body = c->out + c->out_len + 4;
+    return 0;
+}
+
+int lia_ctl_queue(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
+{
+    uint8_t *body;
+    int rc;
+
+    if (!c || (len && !data))
+        return LIA_ERR_INVALID;
+    if ((rc = queue_reserve(c, len, &body)) != 0)
+        return rc;
     if (len)
-        memcpy(c->out + c->out_len + 4, data, len);
+        memcpy(body, data, len);
+    c->out_len += len + 4;
+    return 0;
+}
+
+int lia_ctl_queue_msg(lia_ctl_conn_t *c, const ProtobufCMessage *m)
+{
+    uint8_t *body;
+    size_t len;
+    int rc;
+
+    if (!c || !m)
+        return LIA_ERR_INVALID;
+    len = protobuf_c_message_get_packed_size(m);
+    if ((rc = queue_reserve(c, len, &body)) != 0)
+        return rc;
+    if (protobuf_c_message_pack(m, body) != len) { /* only if m changed since it was sized */
+        sodium_memzero(body, len);
+        return LIA_ERR_INVALID;
+    }
     c->out_len += len + 4;
     return 0;
 }

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #define LIA_CONTROL_MAX_FRAME (64u << 20)
 
 /* Bound on the time lia_ctl_write may wait for the peer to drain its socket buffer. */
@@ -82,6 +84,14 @@ int lia_ctl_send(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
     __attribute__((warn_unused_result));
 /* Like lia_ctl_send without sending anything yet: the caller flushes once for many frames. */
 int lia_ctl_queue(lia_ctl_conn_t *c, const uint8_t *data, size_t len)
+    __attribute__((warn_unused_result));
+/*
+ * Like lia_ctl_queue with the packed form of m as the frame, packed straight into the queue:
+ * no intermediate buffer, no copy of the frame. The same limits apply to the packed size
+ * (LIA_ERR_TOO_LARGE, nothing queued; beyond LIA_CONTROL_QUEUE_MAX the connection is
+ * dropped, LIA_ERR_LIMIT). m must not change while it is packed.
+ */
+int lia_ctl_queue_msg(lia_ctl_conn_t *c, const ProtobufCMessage *m)
     __attribute__((warn_unused_result));
 /* Sends queued output: 0 when all went, LIA_ERR_LIMIT if some remains, other errors drop. */
 int lia_ctl_flush(lia_ctl_conn_t *c) __attribute__((warn_unused_result));

@@ -1144,18 +1144,11 @@ static void resync(node_t *n)
 
 /* ---------------- control socket ---------------- */
 
+/* Queues r for the connection, packed in place (lia_ctl_queue_msg): flushed once per turn, so
+ * the daemon never waits; the queued plaintext is wiped once sent. */
 static int reply(lia_ctl_conn_t *c, const Liaison__V1__ControlReply *r)
 {
-    size_t len = liaison__v1__control_reply__get_packed_size(r);
-    uint8_t *buf = malloc(len ? len : 1);
-    int rc;
-    if (!buf)
-        return LIA_ERR_NOMEM;
-    liaison__v1__control_reply__pack(r, buf);
-    rc = lia_ctl_queue(c, buf, len); /* flushed once per turn: the daemon never waits */
-    sodium_memzero(buf, len);
-    free(buf);
-    return rc;
+    return lia_ctl_queue_msg(c, &r->base);
 }
 
 static void reply_error(lia_ctl_conn_t *c, int err, const char *message)

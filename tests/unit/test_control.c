@@ -1,4 +1,5 @@
-/* The control socket: framing, bounds, partial reads, peer credentials, path safety. */
+/* The control socket: framing, bounds, partial reads, queued output (also of protobuf messages
+ * packed in place), peer credentials, path safety. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "liaison/v1/control.pb-c.h"
 #include "error.h"
 #include "testutil.h"
 
@@ -247,7 +249,6 @@ static void test_partial_frames(void **state)
     lia_ctl_server_destroy(&s);
 }
 
-
 /* Queued sends never block: a client that does not read lets output pile up (pending > 0)
  * without stalling the server; as it reads, flushing delivers every frame intact and in
  * order; a client that lets more than the bound pile up is dropped. */
@@ -313,6 +314,140 @@ static void test_queued_send(void **state)
     }
     lia_ctl_conn_destroy(&c);
     lia_ctl_conn_destroy(&cl);
+    lia_ctl_server_destroy(&s);
+}
+
+/* Fills r as a ControlReply carrying an InboxMessage with an n-byte payload derived from seed. */
+static void make_reply(Liaison__V1__ControlReply *r, Liaison__V1__InboxMessage *m, uint8_t *payload,
+                       size_t n, unsigned seed)
+{
+    Liaison__V1__ControlReply ri = LIAISON__V1__CONTROL_REPLY__INIT;
+    Liaison__V1__InboxMessage mi = LIAISON__V1__INBOX_MESSAGE__INIT;
+    *r = ri;
+    *m = mi;
+    fill(payload, n, seed);
+    m->delivery_seq = seed + 1;
+    m->sender = "fr-ncp";
+    m->channel = "case:2026-0042";
+    m->payload.data = payload;
+    m->payload.len = n;
+    r->kind_case = LIAISON__V1__CONTROL_REPLY__KIND_MESSAGE;
+    r->message = m;
+}
+
+/* lia_ctl_queue_msg queues exactly the frame lia_ctl_queue would queue for the packed
+ * message, interleaved with lia_ctl_queue frames in order (also an empty message: a 0-byte
+ * frame); a message over LIA_CONTROL_MAX_FRAME is refused and nothing is queued; the queue
+ * bound drops the connection after exactly as many frames as lia_ctl_queue allows. */
+static void test_queue_msg(void **state)
+{
+    const char *dir = tu_mkdtemp("ctl");
+    const char *path = tu_path(dir, "s");
+    static const size_t lens[] = {0, 1, 100, 4000, 10000, 3};
+    static uint8_t payload[10000];
+    lia_ctl_server_t *s = NULL;
+    lia_ctl_conn_t *cl = NULL, *c;
+    Liaison__V1__ControlReply r;
+    Liaison__V1__InboxMessage m;
+    const Liaison__V1__ControlReply empty = LIAISON__V1__CONTROL_REPLY__INIT;
+    (void)state;
+
+    assert_int_equal(lia_ctl_listen(path, NULL, 0, &s), 0);
+    assert_int_equal(lia_ctl_queue_msg(NULL, &empty.base), LIA_ERR_INVALID);
+    assert_int_equal(lia_ctl_connect(path, &cl), 0);
+    c = accept_one(s);
+    assert_int_equal(lia_ctl_queue_msg(c, NULL), LIA_ERR_INVALID);
+
+    /* Frames in order: each message, then a raw frame, then the empty message. */
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        uint8_t raw[3] = {0xde, 0xad, (uint8_t)i};
+        make_reply(&r, &m, payload, lens[i], (unsigned)i);
+        assert_int_equal(lia_ctl_queue_msg(c, &r.base), 0);
+        assert_int_equal(lia_ctl_queue(c, raw, sizeof raw), 0);
+    }
+    assert_int_equal(lia_ctl_queue_msg(c, &empty.base), 0);
+    assert_int_equal(lia_ctl_flush(c), 0); /* ~15 KiB: the socket buffer takes it all */
+    assert_int_equal(lia_ctl_pending(c), 0);
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        uint8_t *d = NULL, *want;
+        size_t len = 0, want_len;
+        make_reply(&r, &m, payload, lens[i], (unsigned)i);
+        want_len = liaison__v1__control_reply__get_packed_size(&r);
+        want = malloc(want_len ? want_len : 1);
+        assert_non_null(want);
+        liaison__v1__control_reply__pack(&r, want);
+        assert_int_equal(lia_ctl_read(cl, &d, &len), 0);
+        assert_int_equal(len, want_len);
+        assert_memory_equal(d, want, len);
+        {
+            Liaison__V1__ControlReply *u = liaison__v1__control_reply__unpack(NULL, len, d);
+            assert_non_null(u);
+            assert_int_equal(u->kind_case, LIAISON__V1__CONTROL_REPLY__KIND_MESSAGE);
+            assert_int_equal(u->message->payload.len, lens[i]);
+            assert_int_equal(u->message->delivery_seq, i + 1);
+            liaison__v1__control_reply__free_unpacked(u, NULL);
+        }
+        free(want);
+        free(d);
+        assert_int_equal(lia_ctl_read(cl, &d, &len), 0);
+        assert_int_equal(len, 3);
+        assert_int_equal(d[2], (uint8_t)i);
+        free(d);
+    }
+    {
+        uint8_t *d = NULL;
+        size_t len = 1;
+        assert_int_equal(lia_ctl_read(cl, &d, &len), 0);
+        assert_int_equal(len, 0);
+        free(d);
+    }
+
+    /* Over the frame bound: refused before anything is packed; the connection stays. */
+    {
+        size_t big = LIA_CONTROL_MAX_FRAME + 1;
+        uint8_t *huge = calloc(1, big); /* untouched pages: nothing is read */
+        assert_non_null(huge);
+        make_reply(&r, &m, payload, 0, 0);
+        m.payload.data = huge;
+        m.payload.len = big;
+        assert_int_equal(lia_ctl_queue_msg(c, &r.base), LIA_ERR_TOO_LARGE);
+        assert_int_equal(lia_ctl_pending(c), 0);
+        assert_true(lia_ctl_conn_fd(c) >= 0);
+        free(huge);
+    }
+    lia_ctl_conn_destroy(&c);
+    lia_ctl_conn_destroy(&cl);
+
+    /* The queue bound: a client that never reads is dropped at the same frame with either
+     * function (frames of the same size), and later calls find the connection gone. */
+    {
+        size_t accepted[2];
+        make_reply(&r, &m, payload, sizeof payload, 7);
+        size_t frame = liaison__v1__control_reply__get_packed_size(&r);
+        uint8_t *raw = malloc(frame);
+        assert_non_null(raw);
+        liaison__v1__control_reply__pack(&r, raw);
+        for (int way = 0; way < 2; way++) {
+            int rc = 0;
+            size_t k = 0;
+            assert_int_equal(lia_ctl_connect(path, &cl), 0);
+            c = accept_one(s);
+            while (rc == 0 && k <= LIA_CONTROL_QUEUE_MAX / frame + 1) {
+                rc = way == 0 ? lia_ctl_queue(c, raw, frame) : lia_ctl_queue_msg(c, &r.base);
+                if (rc == 0)
+                    k++;
+            }
+            assert_int_equal(rc, LIA_ERR_LIMIT);
+            assert_int_equal(lia_ctl_conn_fd(c), -1);
+            assert_int_equal(lia_ctl_queue_msg(c, &r.base), LIA_ERR_NOT_FOUND);
+            accepted[way] = k;
+            lia_ctl_conn_destroy(&c);
+            lia_ctl_conn_destroy(&cl);
+        }
+        assert_int_equal(accepted[0], LIA_CONTROL_QUEUE_MAX / (frame + 4));
+        assert_int_equal(accepted[1], accepted[0]);
+        free(raw);
+    }
     lia_ctl_server_destroy(&s);
 }
 
@@ -511,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_partial_frames),
         cmocka_unit_test(test_peer_close),
         cmocka_unit_test(test_queued_send),
+        cmocka_unit_test(test_queue_msg),
         cmocka_unit_test(test_uid_refused),
         cmocka_unit_test(test_path_safety),
         cmocka_unit_test(test_accept_none_pending),

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -696,6 +698,140 @@ static void test_strings(void **state)
     free(f);
 }
 
+/* The byte-at-a-time definition of clean text that lib/payload.c had before it skipped runs
+ * of printable ASCII 8 bytes at a time: UTF-8 in shortest form, no surrogates, <= U+10FFFF,
+ * no NUL, C0 or C1 control or DEL; TAB, LF, CR only when multiline. */
+static bool ref_clean(const unsigned char *s, size_t n, bool multiline)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            if ((c < 0x20 && !(multiline && (c == '\t' || c == '\n' || c == '\r'))) || c == 0x7f)
+                return false;
+            i++;
+            continue;
+        }
+        size_t k;
+        unsigned long cp;
+        if ((c & 0xE0) == 0xC0) {
+            k = 1;
+            cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            k = 2;
+            cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            k = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (n - i <= k)
+            return false;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + j] & 0x3F);
+        }
+        if ((k == 1 && cp < 0xA0) || (k == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+/* Validates f with s (NUL-terminated, so a 0x00 ends it) as a single-line required name
+ * (CaseAlert.title) and as optional multi-line text (Person.identifying_characteristics), and
+ * asserts that each outcome is the one ref_clean predicts. */
+static void check_text_against_ref(struct fx *f, const char *s)
+{
+    size_t n = strlen(s);
+    bool single = n >= 1 && ref_clean((const unsigned char *)s, n, false);
+    bool multi = ref_clean((const unsigned char *)s, n, true);
+    f->ca.title = (char *)s;
+    assert_int_equal(lia_payload_validate(&f->p), single ? 0 : LIA_ERR_INVALID);
+    f->ca.title = "Title";
+    char *keep = f->person[0].identifying_characteristics;
+    f->person[0].identifying_characteristics = (char *)s;
+    assert_int_equal(lia_payload_validate(&f->p), multi ? 0 : LIA_ERR_INVALID);
+    f->person[0].identifying_characteristics = keep;
+}
+
+/* The 8-bytes-at-a-time skip over printable ASCII accepts exactly the language of the byte
+ * loop: every length 0..40 (around the word boundaries), at every start offset 0..7 of the
+ * buffer, with one byte or character at each position that the skip must not pass over (or
+ * may: 0x20, 0x7E), in printable filler; then random strings over an alphabet of such bytes. */
+static void test_strings_word_skip(void **state)
+{
+    static const char *const tokens[] = {
+        "\x00",
+        "\x1f",
+        " ",
+        "~",
+        "\x7f",
+        "\x80",
+        "\xc2",
+        "\t",
+        "\n",
+        "\r",
+        "\xc2\xa0",
+        "\xc2\x85",
+        "\xe2\x82\xac",
+        "\xed\xa0\x80",
+        "\xf0\x9f\x9a\x90",
+        "\xf4\x90\x80\x80",
+    };
+    static const unsigned char alphabet[] = {
+        'a',  'Z',  ' ',  '~',  0x00, 0x01, 0x1f, 0x7f, '\t', '\n', '\r', 0x80, 0x85, 0x9f,
+        0xa0, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xe2, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff,
+    };
+    struct fx *f = fx_new(BODY(CASE_ALERT));
+    char buf[8 + 48];
+    uint64_t x = 0x9e3779b97f4a7c15u; /* xorshift64: the same strings on every run */
+    (void)state;
+    for (size_t len = 0; len <= 40; len++) {
+        for (size_t off = 0; off < 8; off++) {
+            char *s = buf + off;
+            memset(s, 'a', len);
+            s[len] = '\0';
+            check_text_against_ref(f, s);
+            for (size_t t = 0; t < sizeof tokens / sizeof tokens[0]; t++) {
+                size_t tl = tokens[t][0] == '\0' ? 1 : strlen(tokens[t]);
+                for (size_t pos = 0; pos + tl <= len; pos++) {
+                    memset(s, 'a', len);
+                    memcpy(s + pos, tokens[t], tl);
+                    check_text_against_ref(f, s);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < 20000; r++) {
+        size_t len, off, i = 0;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        len = x % 41;
+        off = (x >> 8) % 8;
+        while (i < len) {
+            /* mostly printable ASCII, so that whole words of it occur */
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            unsigned pick = (x >> 32) % 8, v = (unsigned)(x >> 40);
+            if (pick < 6) {
+                buf[off + i++] = (char)(0x20 + v % 0x5f);
+            } else if (pick == 6) {
+                buf[off + i++] = (char)alphabet[v % sizeof alphabet];
+            } else {
+                const char *t = tokens[v % (sizeof tokens / sizeof tokens[0])];
+                size_t tl = t[0] == '\0' ? 1 : strlen(t);
+                for (size_t j = 0; j < tl && i < len; j++)
+                    buf[off + i++] = t[j];
+            }
+        }
+        buf[off + len] = '\0';
+        check_text_against_ref(f, buf + off);
+    }
+    free(f);
+}
+
 static void test_repeated_bounds(void **state)
 {
     struct fx *f = fx_new(BODY(CASE_ALERT));
@@ -1333,6 +1469,7 @@ int main(void)
         cmocka_unit_test(test_officer),
         cmocka_unit_test(test_governance),
         cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_strings_word_skip),
         cmocka_unit_test(test_repeated_bounds),
         cmocka_unit_test(test_entity_count),
         cmocka_unit_test(test_ids_and_references),
