@@ -105,13 +105,17 @@ enum { ST_BEGIN, ST_COMMIT, ST_COMMON_COUNT };
  * into the database file and its fsyncs do not stall the loop that commits (SQLite's automatic
  * checkpoint runs inside the COMMIT that crosses the threshold: with 16 KiB pages, 16 MiB of
  * writes and two fsyncs every few thousand messages). The committing connection wakes the
- * thread when the WAL holds CKPT_PAGES pages; only if the WAL still grows past CKPT_PAGES_HARD
- * (the thread cannot keep up or never finds a quiet moment) does it checkpoint itself, as
- * before. The checkpointer runs with synchronous=FULL: the WAL is synced before its pages are
- * copied and the database file after, and a failure fails the store.
+ * thread each time the WAL has grown by CKPT_PAGES pages. A checkpoint that runs beside
+ * commits rarely catches up with the last frame, so the WAL does not start over; when it
+ * reaches CKPT_PAGES_HARD pages the committing loop checkpoints what is left itself (little:
+ * the thread copied the rest), which lets the next commit start the WAL from the beginning.
+ * Waking the thread whenever the WAL held more than CKPT_PAGES made it checkpoint (and fsync
+ * twice) after every commit once the WAL stopped starting over: +1.3 ms on the median latency.
+ * The checkpointer runs with synchronous=FULL: the WAL is synced before its pages are copied
+ * and the database file after, and a failure fails the store.
  */
 #define CKPT_PAGES      1000
-#define CKPT_PAGES_HARD 16000
+#define CKPT_PAGES_HARD 8000
 
 struct ckpt {
     sqlite3 *db;
@@ -119,6 +123,7 @@ struct ckpt {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int want, stop, started;
+    int signalled_at; /* WAL pages when the thread was last woken (committing thread only) */
     atomic_int failed;
     atomic_uint_fast64_t runs, inline_runs; /* for the closing log line */
     const char *what;
@@ -361,7 +366,12 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
                     sqlite3_errmsg(db), sqlite3_errstr(rc), rc);
             atomic_store(&d->ck.failed, 1);
         }
-    } else if (pages >= CKPT_PAGES && d->ck.started) {
+        d->ck.signalled_at = 0;
+    } else if (pages < d->ck.signalled_at) {
+        d->ck.signalled_at = 0; /* the WAL started over */
+    }
+    if (pages >= d->ck.signalled_at + CKPT_PAGES && pages < CKPT_PAGES_HARD && d->ck.started) {
+        d->ck.signalled_at = pages;
         (void)pthread_mutex_lock(&d->ck.mu);
         d->ck.want = 1;
         (void)pthread_cond_signal(&d->ck.cv);
