@@ -764,8 +764,10 @@ static const char *const bstore_sql[B_COUNT] = {
     /* Batches are numbered in append order, so the newest envelope with a batch has the
      * highest; rows of a migrated version-1 log (batch NULL) all come before it. */
     [B_NEXT_BATCH] = "SELECT batch FROM envelopes WHERE batch IS NOT NULL ORDER BY id DESC LIMIT 1",
-    [B_LEGACY] = "SELECT 1 FROM deliveries AS d JOIN envelopes AS e ON e.id = d.envelope_id"
-                 " WHERE e.batch IS NULL LIMIT 1",
+    /* Version-1 rows are the oldest: only a log whose first row is one can still owe them. */
+    [B_LEGACY] = "SELECT 1 FROM envelopes WHERE id = (SELECT min(id) FROM envelopes)"
+                 " AND batch IS NULL AND EXISTS(SELECT 1 FROM deliveries AS d"
+                 " JOIN envelopes AS e ON e.id = d.envelope_id WHERE e.batch IS NULL)",
     [B_BATCH_REFS] = "SELECT e.batch FROM deliveries AS d JOIN envelopes AS e"
                      " ON e.id = d.envelope_id WHERE d.node = ?1 AND d.seq > ?2 AND d.seq <= ?3"
                      " AND e.batch IS NOT NULL ORDER BY d.seq",
@@ -2250,6 +2252,8 @@ static int outbox_load(lia_nstore_t *s)
             }
         }
         next = first + cnt;
+        if (rc == 0 && b->n_acked == b->n)
+            ob_drop(s, b); /* cannot be written so; nothing of it would be sent anyway */
     }
     if (rc == 0 && src != SQLITE_DONE)
         rc = sdb_fail(&s->d, src, "outbox load");
@@ -2629,7 +2633,8 @@ int lia_nstore_outbox_pending(lia_nstore_t *s, uint64_t after, size_t max, lia_n
                 goto fail;
             }
             off += len;
-            if (first + i <= after || !lia_map_get(s->pending, mid))
+            const struct oent *e = lia_map_get(s->pending, mid);
+            if (first + i <= after || !e || e->b->first != first || e->i != i)
                 continue; /* before the position asked for, or acknowledged */
             out[got].id = first + i;
             memcpy(out[got].message_id, mid, LIA_MESSAGE_ID_BYTES);
