@@ -47,7 +47,7 @@
  * outbox ids first..first+n-1, never reused: meta outbox_next). Acknowledgements are kept in
  * memory, with the bits of a batch acknowledged in part written to outacks at commit so that a
  * restart resends only what is still unacknowledged; a batch acknowledged in full is deleted.
- * Memory holds each pending envelope's message id (about 60 bytes each), not its bytes. One
+ * Memory holds each pending envelope's message id (75 - 120 bytes each), not its bytes. One
  * row per envelope with a unique index cost an insert and a delete in two B-trees per message,
  * and the deletes rewrote and rebalanced pages. A version-1 store's outbox rows are moved into
  * batches of one at open. The other tables: inbox (payloads and refusals by delivery
