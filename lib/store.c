@@ -2095,6 +2095,10 @@ static int oent_track(lia_nstore_t *s, struct obatch *b, uint32_t i)
  */
 static void outbox_forget_group(lia_nstore_t *s)
 {
+    /* The touched list may name batches built in this group: cleared before they go. */
+    for (size_t i = 0; i < s->n_touched; i++)
+        s->touched[i]->touched = 0;
+    s->n_touched = 0;
     while (s->n_ob > 0 && s->ob[s->n_ob - 1]->building) {
         struct obatch *b = s->ob[s->n_ob - 1];
         for (uint32_t i = 0; i < b->n; i++)
@@ -2105,9 +2109,6 @@ static void outbox_forget_group(lia_nstore_t *s)
     }
     s->open_b = NULL;
     s->next_id = s->c_next_id;
-    for (size_t i = 0; i < s->n_touched; i++)
-        s->touched[i]->touched = 0;
-    s->n_touched = 0;
 }
 
 /*

@@ -46,6 +46,13 @@ static int env_is(const lia_bstore_item *it, uint64_t n)
     return it->len == ENV_LEN && memcmp(it->data, e, ENV_LEN) == 0;
 }
 
+static int env_is_out(const lia_nstore_out *o, uint64_t n)
+{
+    uint8_t e[ENV_LEN];
+    env_of(n, e);
+    return o->len == ENV_LEN && memcmp(o->data, e, ENV_LEN) == 0;
+}
+
 /* Appends message n to the given recipients (in the open group), expecting no duplicate. */
 static void append(lia_bstore_t *s, uint64_t n, const char *const *rcpt, size_t k)
 {
@@ -1018,6 +1025,81 @@ static void test_nstore_migrate_v1(void **state)
     lia_symkey_destroy(&key);
 }
 
+/* Child of test_nstore_failed_group: a committed batch, then a group that acknowledges part of
+ * it and adds more than the file size limit allows, so that its commit fails. */
+static void nstore_full_child(const char *path, lia_symkey_t *key)
+{
+    struct rlimit rl = {1 << 20, 1 << 20};
+    uint8_t id[LIA_MESSAGE_ID_BYTES], e[ENV_LEN];
+    uint8_t *big = calloc(1, 256 << 10);
+    lia_nstore_t *s;
+    uint64_t count;
+    int rc = 0;
+
+    if (!big || lia_nstore_open(path, key, &s) != 0 || lia_nstore_begin(s) != 0)
+        _exit(10);
+    for (uint64_t i = 1; i <= 2; i++) {
+        mid(i, id);
+        env_of(i, e);
+        if (lia_nstore_outbox_add(s, id, e, ENV_LEN, NULL) != 0)
+            _exit(11);
+    }
+    if (lia_nstore_commit(s) != 0)
+        _exit(12);
+    signal(SIGXFSZ, SIG_IGN);
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0 || lia_nstore_begin(s) != 0)
+        _exit(13);
+    mid(1, id);
+    if (lia_nstore_outbox_ack(s, id) != 0)
+        _exit(14);
+    for (uint64_t i = 10; i < 30 && rc == 0; i++) {
+        mid(i, id);
+        rc = lia_nstore_outbox_add(s, id, big, 256 << 10, NULL);
+    }
+    mid(10, id); /* acknowledged before it is stored: the group's own batch is touched too */
+    if (rc == 0)
+        rc = lia_nstore_outbox_ack(s, id);
+    if (rc == 0)
+        rc = lia_nstore_commit(s);
+    if (rc != LIA_ERR_STORAGE || lia_nstore_outbox_count(s, &count) != LIA_ERR_STORAGE)
+        _exit(15);
+    lia_nstore_close(&s);
+    free(big);
+    _exit(0);
+}
+
+/* A group that fails to commit leaves the outbox as the last commit left it: the batch it built
+ * is not there and the acknowledgement it made is not either. */
+static void test_nstore_failed_group(void **state)
+{
+    const char *path = store_path("nstore-full");
+    lia_symkey_t *key = new_key();
+    lia_nstore_out out[4];
+    lia_nstore_t *s;
+    uint64_t count;
+    int status = -1;
+    size_t n;
+    pid_t pid;
+    (void)state;
+
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        nstore_full_child(path, key);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_outbox_count(s, &count), 0);
+    assert_int_equal(count, 2);
+    assert_int_equal(lia_nstore_outbox_pending(s, 0, 4, out, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(env_is_out(&out[0], 1) && env_is_out(&out[1], 2));
+    lia_nstore_out_free(out, n);
+    lia_nstore_close(&s);
+    lia_symkey_destroy(&key);
+}
+
 static const char MARKER[] = "PLAINTEXT-MARKER-0123456789";
 
 static lia_nstore_msg msg(uint64_t seq, const char *channel, const char *text)
@@ -1396,6 +1478,7 @@ int main(void)
         cmocka_unit_test(test_nstore_outbox),
         cmocka_unit_test(test_nstore_outbox_batches),
         cmocka_unit_test(test_nstore_migrate_v1),
+        cmocka_unit_test(test_nstore_failed_group),
         cmocka_unit_test(test_nstore_inbox),
         cmocka_unit_test(test_nstore_inbox_tamper),
         cmocka_unit_test(test_nstore_state),
