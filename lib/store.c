@@ -695,6 +695,29 @@ static void put_u64be(uint8_t *p, uint64_t v)
     }
 }
 
+/*
+ * Makes room for one more element in the array at *(T **)arrp holding n of *cap elements of
+ * size bytes each, doubling the capacity (first when empty). LIA_ERR_NOMEM leaves the array and
+ * *cap as they were. The array pointer goes through memcpy: arrp may point to any T *.
+ */
+static int grow(void *arrp, size_t *cap, size_t n, size_t size, size_t first)
+{
+    void *old, *p;
+    size_t c;
+
+    if (n < *cap)
+        return 0;
+    c = *cap ? 2 * *cap : first;
+    if (c < *cap || c > SIZE_MAX / size)
+        return LIA_ERR_NOMEM;
+    memcpy(&old, arrp, sizeof old);
+    if (!(p = realloc(old, c * size)))
+        return LIA_ERR_NOMEM;
+    memcpy(arrp, &p, sizeof p);
+    *cap = c;
+    return 0;
+}
+
 static void put_u32be(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24);
@@ -928,14 +951,8 @@ static int bnode_touch(lia_bstore_t *s, struct bnode *b)
 {
     if (b->dirty)
         return 0;
-    if (s->n_dirty == s->cap_dirty) {
-        size_t cap = s->cap_dirty ? s->cap_dirty * 2 : 64;
-        struct bnode **p = realloc(s->dirty, cap * sizeof *p);
-        if (!p)
-            return sdb_fail(&s->d, SQLITE_NOMEM, "dirty list");
-        s->dirty = p;
-        s->cap_dirty = cap;
-    }
+    if (grow(&s->dirty, &s->cap_dirty, s->n_dirty, sizeof *s->dirty, 64) != 0)
+        return sdb_fail(&s->d, SQLITE_NOMEM, "dirty list");
     s->dirty[s->n_dirty++] = b;
     b->dirty = 1;
     return 0;
@@ -1085,14 +1102,8 @@ static int batch_for(lia_bstore_t *s, const char *const *recipients, size_t n, s
             break;
         }
     if (!b) {
-        if (s->n_batches == s->cap_batches) {
-            size_t cap = s->cap_batches ? 2 * s->cap_batches : 8;
-            struct bbatch *p = realloc(s->batches, cap * sizeof *p);
-            if (!p)
-                return LIA_ERR_NOMEM;
-            s->batches = p;
-            s->cap_batches = cap;
-        }
+        if (grow(&s->batches, &s->cap_batches, s->n_batches, sizeof *s->batches, 8) != 0)
+            return LIA_ERR_NOMEM;
         b = &s->batches[s->n_batches++];
         memset(b, 0, sizeof *b);
         memcpy(b->key, key, sizeof key);
@@ -1266,14 +1277,8 @@ int lia_bstore_stream_set(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_BY
         return rc;
     v = lia_map_get(s->streams, stream);
     if (!v->dirty) {
-        if (s->n_sdirty == s->cap_sdirty) {
-            size_t cap = s->cap_sdirty ? 2 * s->cap_sdirty : 64;
-            struct bstream **d = realloc(s->sdirty, cap * sizeof *d);
-            if (!d)
-                return LIA_ERR_NOMEM;
-            s->sdirty = d;
-            s->cap_sdirty = cap;
-        }
+        if (grow(&s->sdirty, &s->cap_sdirty, s->n_sdirty, sizeof *s->sdirty, 64) != 0)
+            return LIA_ERR_NOMEM;
         s->sdirty[s->n_sdirty++] = v;
         v->dirty = 1;
     }
@@ -1331,15 +1336,9 @@ static int release_batches(lia_bstore_t *s, const struct bnode *b, uint64_t seq)
             s->runs[n_runs - 1].count++;
             continue;
         }
-        if (n_runs == s->cap_runs) {
-            size_t cap = s->cap_runs ? 2 * s->cap_runs : 16;
-            struct run *p = realloc(s->runs, cap * sizeof *p);
-            if (!p) {
-                rc = sdb_fail(&s->d, SQLITE_NOMEM, "ack");
-                break;
-            }
-            s->runs = p;
-            s->cap_runs = cap;
+        if (grow(&s->runs, &s->cap_runs, n_runs, sizeof *s->runs, 16) != 0) {
+            rc = sdb_fail(&s->d, SQLITE_NOMEM, "ack");
+            break;
         }
         s->runs[n_runs].batch = batch;
         s->runs[n_runs++].count = 1;
@@ -1742,14 +1741,8 @@ int lia_bstore_state_put(lia_bstore_t *s, const char *key, const uint8_t *val, s
 static int kv_push(lia_nstore_kv **kv, size_t *count, size_t *cap, const char *key, const void *val,
                    size_t len)
 {
-    if (*count == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        lia_nstore_kv *nkv = realloc(*kv, ncap * sizeof **kv);
-        if (!nkv)
-            return LIA_ERR_NOMEM;
-        *kv = nkv;
-        *cap = ncap;
-    }
+    if (grow(kv, cap, *count, sizeof **kv, 16) != 0)
+        return LIA_ERR_NOMEM;
     lia_nstore_kv *e = &(*kv)[*count];
     memset(e, 0, sizeof *e);
     if (!(e->key = strdup(key)))
@@ -2039,14 +2032,8 @@ static void ob_drop(lia_nstore_t *s, struct obatch *b)
 static struct obatch *ob_push(lia_nstore_t *s, uint64_t first)
 {
     struct obatch *b;
-    if (s->n_ob == s->cap_ob) {
-        size_t cap = s->cap_ob ? 2 * s->cap_ob : 16;
-        struct obatch **p = realloc(s->ob, cap * sizeof *p);
-        if (!p)
-            return NULL;
-        s->ob = p;
-        s->cap_ob = cap;
-    }
+    if (grow(&s->ob, &s->cap_ob, s->n_ob, sizeof *s->ob, 16) != 0)
+        return NULL;
     if (!(b = calloc(1, sizeof *b)))
         return NULL;
     b->first = first;
@@ -2541,14 +2528,8 @@ int lia_nstore_outbox_ack(lia_nstore_t *s, const uint8_t message_id[LIA_MESSAGE_
     (void)lia_map_remove(s->pending, message_id);
     if (b->n_acked < b->n || b->building) {
         if (!b->touched) {
-            if (s->n_touched == s->cap_touched) {
-                size_t cap = s->cap_touched ? 2 * s->cap_touched : 16;
-                struct obatch **p = realloc(s->touched, cap * sizeof *p);
-                if (!p)
-                    return sdb_fail(&s->d, SQLITE_NOMEM, "outbox ack");
-                s->touched = p;
-                s->cap_touched = cap;
-            }
+            if (grow(&s->touched, &s->cap_touched, s->n_touched, sizeof *s->touched, 16) != 0)
+                return sdb_fail(&s->d, SQLITE_NOMEM, "outbox ack");
             s->touched[s->n_touched++] = b;
             b->touched = 1;
         }
