@@ -676,7 +676,9 @@ static void test_bstore_background_checkpoint(void **state)
         }
         assert_int_equal(lia_bstore_commit(s), 0);
     }
-    /* Poll for the copy (bounded): 10 s is far more than it takes, and not a guess at it. */
+    /* Waits on the condition (the file grew) with a 10 s limit; the 10 ms sleep is only the
+     * polling interval, so the test passes as soon as the copy is seen and fails only if it
+     * never happens. */
     for (int i = 0; i < 1000 && !grown; i++) {
         assert_int_equal(stat(path, &st), 0);
         grown = st.st_size > before + (8 << 20);
