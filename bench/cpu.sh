@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CPU time per message of each process on the 1 -> 1 path (broker, publishing node, subscribing
-# node, and the sending client), from /proc/PID/stat over one saturated run. Unlike a rate, CPU
+# node, and the two clients), from /proc/PID/stat over one saturated run. Unlike a rate, CPU
 # time per message barely moves with other load on the machine, so it compares changes on a
 # busy machine. Prints one JSON line. Usage: bench/cpu.sh [BUILD_DIR] [MESSAGES]
 set -euo pipefail
@@ -14,20 +14,26 @@ net_up pub sub1
 channel_create pub bench:cpu sub1 >/dev/null
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, in clock ticks
+flt() { awk '{print $10}' "/proc/$1/stat"; } # minor page faults
 hz=$(getconf CLK_TCK)
 bp=$BROKER_PID pp=$(node_pid pub) sp=$(node_pid sub1)
 b0=$(ticks "$bp") p0=$(ticks "$pp") s0=$(ticks "$sp")
+bf0=$(flt "$bp") pf0=$(flt "$pp") sf0=$(flt "$sp")
 start=$(date +%s.%N)
-"$LOAD" recv --socket "$(sock sub1)" --channel bench:cpu --count "$N" --timeout-ms 120000 \
-  >"$NET/recv.json" &
+TIMEFORMAT="%U %S" # bash's own time: user and system seconds of each client
+{ time "$LOAD" recv --socket "$(sock sub1)" --channel bench:cpu --count "$N" --timeout-ms 120000 \
+  >"$NET/recv.json"; } 2>"$NET/recvtime" &
 rp=$!
-TIMEFORMAT="%U %S" # bash's own time: user and system seconds of the sending client
 { time "$LOAD" send --socket "$(sock pub)" --channel bench:cpu --count "$N" >/dev/null; } \
   2>"$NET/sendtime"
 wait "$rp"
 end=$(date +%s.%N)
 b1=$(ticks "$bp") p1=$(ticks "$pp") s1=$(ticks "$sp")
+bf1=$(flt "$bp") pf1=$(flt "$pp") sf1=$(flt "$sp")
+fpm() { echo "scale=2; ($2 - $1) / $N" | bc; }
+clientus() { awk -v n="$N" '{printf "%.1f", ($1 + $2) * 1000000 / n}' "$1"; }
 us() { echo "scale=1; ($2 - $1) * 1000000 / $hz / $N" | bc; }
-printf '{"bench":"cpu_per_message","messages":%s,"wall_s":%s,"broker_us":%s,"pub_node_us":%s,"sub_node_us":%s,"send_client_us":%s}\n' \
+printf '{"bench":"cpu_per_message","messages":%s,"wall_s":%s,"broker_us":%s,"pub_node_us":%s,"sub_node_us":%s,"send_client_us":%s,"recv_client_us":%s,"faults_per_msg":{"broker":%s,"pub_node":%s,"sub_node":%s}}\n' \
   "$N" "$(echo "$end - $start" | bc)" "$(us "$b0" "$b1")" "$(us "$p0" "$p1")" "$(us "$s0" "$s1")" \
-  "$(awk -v n="$N" '{printf "%.1f", ($1 + $2) * 1000000 / n}' "$NET/sendtime")"
+  "$(clientus "$NET/sendtime")" "$(clientus "$NET/recvtime")" \
+  "$(fpm "$bf0" "$bf1")" "$(fpm "$pf0" "$pf1")" "$(fpm "$sf0" "$sf1")"
