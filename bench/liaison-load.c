@@ -8,7 +8,9 @@
  *   liaison-load recv --socket S --count N [--channel C] [--after SEQ] [--timeout-ms T]
  *       follows the node until N messages arrived; checks that the indexes are exactly
  *       start..start+N-1, in order, each once; prints one JSON line with latency percentiles.
- *       Exits 0 only if every message arrived once and in order.
+ *       Exits 0 only if every message arrived once and in order. With --stop-after K it stops
+ *       itself (SIGSTOP) after the K-th message, for a test to play a follower that stops
+ *       reading; SIGCONT resumes it.
  *
  *   Both take --connect-timeout-ms T: keep retrying to connect to the control socket for up
  *   to T ms (the node may be restarting; default 0: one attempt).
@@ -17,6 +19,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -330,7 +333,7 @@ static int cmp_double(const void *a, const void *b)
 }
 
 static int cmd_recv(const char *sock, const char *channel, uint64_t count, uint64_t start,
-                    uint64_t after, int timeout_ms, int connect_ms)
+                    uint64_t after, uint64_t stop_after, int timeout_ms, int connect_ms)
 {
     Liaison__V1__ControlRequest r = LIAISON__V1__CONTROL_REQUEST__INIT;
     Liaison__V1__FollowRequest f = LIAISON__V1__FOLLOW_REQUEST__INIT;
@@ -383,6 +386,8 @@ static int cmd_recv(const char *sock, const char *channel, uint64_t count, uint6
                     disorder++;
                 expect = idx + 1;
                 lat[got++] = now_s() - sent_at;
+                if (got == stop_after)
+                    raise(SIGSTOP);
             }
         }
         if (p)
@@ -420,10 +425,11 @@ int main(int argc, char **argv)
                                          {"after", required_argument, NULL, 'a'},
                                          {"timeout-ms", required_argument, NULL, 'T'},
                                          {"connect-timeout-ms", required_argument, NULL, 'C'},
+                                         {"stop-after", required_argument, NULL, 'S'},
                                          {NULL, 0, NULL, 0}};
     const char *sock = NULL, *channel = NULL;
     char *to = NULL;
-    uint64_t count = 1000, start = 0, after = 0;
+    uint64_t count = 1000, start = 0, after = 0, stop_after = 0;
     double rate = 0;
     int timeout_ms = 30000, connect_ms = 0, c;
 
@@ -459,6 +465,9 @@ int main(int argc, char **argv)
         case 'C':
             connect_ms = atoi(optarg);
             break;
+        case 'S':
+            stop_after = strtoull(optarg, NULL, 10);
+            break;
         default:
             goto usage;
         }
@@ -468,12 +477,12 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "send") == 0 && (channel || to))
         return cmd_send(sock, channel, to, count, start, rate, connect_ms);
     if (strcmp(argv[1], "recv") == 0)
-        return cmd_recv(sock, channel, count, start, after, timeout_ms, connect_ms);
+        return cmd_recv(sock, channel, count, start, after, stop_after, timeout_ms, connect_ms);
 usage:
     fputs("usage: liaison-load send --socket S (--channel C | --to NODE) [--count N] [--rate R] "
           "[--start I] [--connect-timeout-ms T]\n"
           "       liaison-load recv --socket S [--channel C] [--count N] [--start I] [--after SEQ] "
-          "[--timeout-ms T] [--connect-timeout-ms T]\n",
+          "[--timeout-ms T] [--connect-timeout-ms T] [--stop-after K]\n",
           stderr);
     return EX_USAGE;
 }

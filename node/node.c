@@ -2442,7 +2442,10 @@ static int take_delivery(node_t *n, const struct delivery *d)
 
 /*
  * After the commit: a follower that was caught up gets this group's messages from memory; one
- * that lags (or joined meanwhile) reads from the store. Returns 0, or an error to drop it.
+ * that lags (or joined meanwhile) reads from the store. A follower that does not read fast
+ * enough stops being fed from memory once FOLLOW_QUEUED_MAX bytes wait for it, and catches up
+ * from the store as it reads: a slow reader costs store reads, never unbounded memory.
+ * Returns 0, or an error to drop it.
  */
 static int push_fresh(node_t *n, struct follower *f, uint64_t cursor_before)
 {
@@ -2453,6 +2456,8 @@ static int push_fresh(node_t *n, struct follower *f, uint64_t cursor_before)
         Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
         Liaison__V1__InboxMessage im;
         int rc;
+        if (lia_ctl_pending(f->conn) > FOLLOW_QUEUED_MAX)
+            return 0; /* f->after stays at the last message queued */
         if (m->delivery_seq <= f->after || (f->channel[0] && strcmp(f->channel, m->channel) != 0) ||
             !officer_may_read(n, f->owner, m->channel))
             continue;
