@@ -34,6 +34,6 @@ fpm() { awk -v a="$1" -v b="$2" -v n="$N" 'BEGIN {printf "%.2f", (b - a) / n}'; 
 clientus() { awk -v n="$N" '{printf "%.1f", ($1 + $2) * 1000000 / n}' "$1"; }
 us() { echo "scale=1; ($2 - $1) * 1000000 / $hz / $N" | bc; }
 printf '{"bench":"cpu_per_message","messages":%s,"wall_s":%s,"broker_us":%s,"pub_node_us":%s,"sub_node_us":%s,"send_client_us":%s,"recv_client_us":%s,"faults_per_msg":{"broker":%s,"pub_node":%s,"sub_node":%s}}\n' \
-  "$N" "$(echo "$end - $start" | bc)" "$(us "$b0" "$b1")" "$(us "$p0" "$p1")" "$(us "$s0" "$s1")" \
+  "$N" "$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", b - a}')" "$(us "$b0" "$b1")" "$(us "$p0" "$p1")" "$(us "$s0" "$s1")" \
   "$(clientus "$NET/sendtime")" "$(clientus "$NET/recvtime")" \
   "$(fpm "$bf0" "$bf1")" "$(fpm "$pf0" "$pf1")" "$(fpm "$sf0" "$sf1")"
