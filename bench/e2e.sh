@@ -29,7 +29,7 @@ run() { # run NAME CHANNEL N RATE SUBS...
   for s in "$@"; do
     AFTER[$s]=$(( ${AFTER[$s]:-0} + n ))
     out=$(cat "$NET/recv-$s.json")
-    echo "{\"bench\":\"$name\",\"subscriber\":\"$s\",\"messages\":$n,\"rate\":$rate,\"wall_s\":$(echo "$end - $start" | bc),\"delivered_per_s\":$(echo "$n / ($end - $start)" | bc),\"recv\":$out}"
+    echo "{\"bench\":\"$name\",\"subscriber\":\"$s\",\"messages\":$n,\"rate\":$rate,\"wall_s\":$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", b - a}'),\"delivered_per_s\":$(awk -v a="$start" -v b="$end" -v n="$n" 'BEGIN {printf "%d", n / (b - a)}'),\"recv\":$out}"
   done
   OFFSET=$((OFFSET + n))
 }

@@ -18,6 +18,7 @@
 #include "cert.h"
 #include "canonical.h"
 #include "error.h"
+#include "utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -141,51 +142,6 @@ int lia_role_parse(const char *s, lia_role *out)
         }
     }
     return LIA_ERR_INVALID;
-}
-
-/*
- * 1 if s[0..len) is well-formed UTF-8 (no overlongs, surrogates or code points above
- * U+10FFFF) without C0/C1 control characters or DEL.
- */
-int lia_text_valid(const char *str, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned c = s[i];
-        unsigned cp, need;
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
-                return 0;
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (len - i <= need)
-            return 0;
-        for (unsigned k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-            return 0;
-        i += need + 1;
-    }
-    return 1;
 }
 
 static int ed25519_pk_ok(const ProtobufCBinaryData *pk)

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "keytool.h"
 #include "error.h"
+#include "utf8.h"
 #include "file.h"
 
 #include <errno.h>

@@ -21,6 +21,7 @@
 #include "canonical.h"
 
 #include "error.h"
+#include "utf8.h"
 #include "map.h"
 
 #include <stdio.h>

@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "error.h"
+#include "utf8.h"
 
 /* Short names for the protobuf-c types and enum constants used below. */
 typedef Liaison__V1__Payload Payload;
@@ -52,102 +53,19 @@ typedef Liaison__V1__Attachment Attachment;
 
 /* ------------------------------------------------------------------ strings */
 
-/* Length in bytes of the clean character at s[i] (i < n), or 0 if the bytes there are not one:
- * UTF-8 in shortest form, no surrogates, <= U+10FFFF, no NUL, C0 or C1 control character or
- * DEL; TAB, LF and CR are allowed when multiline. This is the definition of the language;
- * utf8_clean only skips ahead of it over runs that cannot contain anything it refuses. */
-static size_t utf8_char(const unsigned char *s, size_t n, size_t i, bool multiline)
-{
-    unsigned c = s[i];
-    if (c < 0x80) {
-        if ((c < 0x20 && !(multiline && (c == '\t' || c == '\n' || c == '\r'))) || c == 0x7f)
-            return 0;
-        return 1;
-    }
-    size_t k;
-    unsigned long cp;
-    if ((c & 0xE0) == 0xC0) {
-        k = 1;
-        cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        k = 2;
-        cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        k = 3;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n - i <= k)
-        return 0;
-    for (size_t j = 1; j <= k; j++) {
-        if ((s[i + j] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i + j] & 0x3F);
-    }
-    if ((k == 1 && cp < 0xA0) /* overlong or C1 control */ ||
-        (k == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return k + 1;
-}
-
-#define BYTES_01 UINT64_C(0x0101010101010101)
-#define BYTES_60 UINT64_C(0x6060606060606060)
-#define BYTES_7F UINT64_C(0x7F7F7F7F7F7F7F7F)
-#define BYTES_80 UINT64_C(0x8080808080808080)
-
-/* True if each of the 8 bytes of w is printable ASCII (0x20..0x7E). Per byte, with t = the
- * byte's low 7 bits: t + 0x60 reaches 0x80 iff t >= 0x20, and t + 0x01 reaches 0x80 iff
- * t == 0x7F; neither sum exceeds 0xFF, so no carry crosses into the next byte and the test is
- * exact for every byte, whatever the byte order of the load. */
-static bool word_printable(uint64_t w)
-{
-    uint64_t t = w & BYTES_7F;
-    return ((w | ~(t + BYTES_60) | (t + BYTES_01)) & BYTES_80) == 0;
-}
-
-/* True if s[0..n) is a sequence of clean characters (see utf8_char). Most text is printable
- * ASCII, so 8 bytes at a time are first tested for that, and skipped if they all are (each is
- * then a clean character in either mode); any other word (a control character, DEL, or a byte
- * of a multi-byte character) and the last n % 8 bytes go through utf8_char one character at a
- * time, so the accepted language is exactly utf8_char's. */
-static bool utf8_clean(const unsigned char *s, size_t n, bool multiline)
-{
-    size_t i = 0;
-    while (i < n) {
-        size_t stop = n;
-        if (n - i >= 8) {
-            uint64_t w;
-            memcpy(&w, s + i, sizeof w);
-            if (word_printable(w)) {
-                i += 8;
-                continue;
-            }
-            stop = i + 8; /* the character at stop - 1 may end past it */
-        }
-        while (i < stop) {
-            size_t len = utf8_char(s, n, i, multiline);
-            if (len == 0)
-                return false;
-            i += len;
-        }
-    }
-    return true;
-}
-
 static bool is_empty(const char *s)
 {
     return s == NULL || s[0] == '\0';
 }
 
-/* True if s (NULL = "") has min..max bytes of clean UTF-8 (see utf8_clean). */
+/* True if s (NULL = "") has min..max bytes of UTF-8 without control characters (TAB, LF and CR
+ * allowed when multiline; see lia_utf8_valid). */
 static bool text_ok(const char *s, size_t min, size_t max, bool multiline)
 {
     if (s == NULL)
         s = "";
     size_t n = strnlen(s, max + 1);
-    return n >= min && n <= max && utf8_clean((const unsigned char *)s, n, multiline);
+    return n >= min && n <= max && lia_utf8_valid(s, n, multiline ? LIA_UTF8_MULTILINE : 0);
 }
 
 /* Single-line name: optional (required = false) or 1..LIA_PAYLOAD_NAME_MAX bytes. */

@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "error.h"
+#include "utf8.h"
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -129,43 +130,6 @@ static const char *type_name(json_object *o)
         return "a string";
     }
     return "?";
-}
-
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            k = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            k = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            k = 3;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (n - i <= k)
-            return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + j] & 0x3f);
-        }
-        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
 }
 
 /* ------------------------------------------------------------------ enums */
@@ -421,7 +385,7 @@ static int parse_value(struct ctx *x, const ProtobufCFieldDescriptor *fd, json_o
         n = (size_t)json_object_get_string_len(o);
         if (strlen(s) != n)
             return fail(x, LIA_ERR_DECODE, "string contains a NUL character");
-        if (!utf8_valid((const unsigned char *)s, n))
+        if (!lia_utf8_valid(s, n, LIA_UTF8_CONTROLS))
             return fail(x, LIA_ERR_DECODE, "string is not valid UTF-8");
         copy = malloc(n + 1);
         if (!copy)

@@ -67,6 +67,7 @@
 #include "store.h"
 #include "cert.h"
 #include "error.h"
+#include "utf8.h"
 #include "log.h"
 #include "map.h"
 

@@ -12,6 +12,7 @@
 #include "cert.h"
 #include "error.h"
 #include "testutil.h"
+#include "utf8.h"
 #include "vault.h"
 
 #include "liaison/v1/identity.pb-c.h"

@@ -23,6 +23,7 @@
 #include "error.h"
 #include "payload.h"
 #include "testutil.h"
+#include "../common/utf8_ref.h"
 
 #define V(e, x) LIAISON__V1__##e##__##x
 #define BODY(x) LIAISON__V1__PAYLOAD__BODY_##x
@@ -698,57 +699,14 @@ static void test_strings(void **state)
     free(f);
 }
 
-/* The byte-at-a-time definition of clean text that lib/payload.c had before it skipped runs
- * of printable ASCII 8 bytes at a time: UTF-8 in shortest form, no surrogates, <= U+10FFFF,
- * no NUL, C0 or C1 control or DEL; TAB, LF, CR only when multiline. */
-static bool ref_clean(const unsigned char *s, size_t n, bool multiline)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            if ((c < 0x20 && !(multiline && (c == '\t' || c == '\n' || c == '\r'))) || c == 0x7f)
-                return false;
-            i++;
-            continue;
-        }
-        size_t k;
-        unsigned long cp;
-        if ((c & 0xE0) == 0xC0) {
-            k = 1;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            k = 2;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            k = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i <= k)
-            return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
-        }
-        if ((k == 1 && cp < 0xA0) || (k == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
-
 /* Validates f with s (NUL-terminated, so a 0x00 ends it) as a single-line required name
  * (CaseAlert.title) and as optional multi-line text (Person.identifying_characteristics), and
- * asserts that each outcome is the one ref_clean predicts. */
+ * asserts that each outcome is the one the reference (tests/common/utf8_ref.h) predicts. */
 static void check_text_against_ref(struct fx *f, const char *s)
 {
     size_t n = strlen(s);
-    bool single = n >= 1 && ref_clean((const unsigned char *)s, n, false);
-    bool multi = ref_clean((const unsigned char *)s, n, true);
+    bool single = n >= 1 && utf8_ref((const unsigned char *)s, n, 0);
+    bool multi = utf8_ref((const unsigned char *)s, n, LIA_UTF8_MULTILINE);
     f->ca.title = (char *)s;
     assert_int_equal(lia_payload_validate(&f->p), single ? 0 : LIA_ERR_INVALID);
     f->ca.title = "Title";
@@ -758,10 +716,11 @@ static void check_text_against_ref(struct fx *f, const char *s)
     f->person[0].identifying_characteristics = keep;
 }
 
-/* The 8-bytes-at-a-time skip over printable ASCII accepts exactly the language of the byte
- * loop: every length 0..40 (around the word boundaries), at every start offset 0..7 of the
- * buffer, with one byte or character at each position that the skip must not pass over (or
- * may: 0x20, 0x7E), in printable filler; then random strings over an alphabet of such bytes. */
+/* Payload text accepts exactly the language of the byte-at-a-time reference (lib/utf8.c is
+ * tested on its own in test_utf8.c; this checks that payload fields use it as documented): every
+ * length 0..40 (around the word boundaries), at every start offset 0..7 of the buffer, with one
+ * byte or character at each position that the skip must not pass over (or may: 0x20, 0x7E), in
+ * printable filler; then random strings over an alphabet of such bytes. */
 static void test_strings_word_skip(void **state)
 {
     static const char *const tokens[] = {
