@@ -53,7 +53,9 @@
 #define ACK_BATCH           1024        /* message ids per PublishAck */
 #define FETCH_MAX           256
 #define MAX_NODES           4096
-#define FRAME_SLACK         1024 /* framing around an envelope inside a Publish or Deliver */
+#define FRAME_SLACK         1024  /* framing around an envelope inside a Publish or Deliver */
+#define PRUNE_SCAN          5000  /* log rows looked at per step of forgetting */
+#define PRUNE_ROUND_MS      60000 /* a round of forgetting starts at most this often */
 
 static const lia_config_directive directives[] = {
     {"listen", 1, 1, 0, 1, "ZeroMQ endpoint to bind, e.g. tcp://0.0.0.0:7450"},
@@ -66,6 +68,9 @@ static const lia_config_directive directives[] = {
     {"max-inflight", 1, 1, 0, 0, "deliveries in flight per node (default 1024)"},
     {"heartbeat-ms", 1, 1, 0, 0, "transport heartbeat interval (default 1000)"},
     {"heartbeat-timeout-ms", 1, 1, 0, 0, "peer considered gone after (default 5000)"},
+    {"dedupe-days", 1, 1, 0, 0,
+     "days the message id of a delivered envelope is kept to recognise a late retry (default 14; "
+     "0: forgotten once delivered)"},
     {"log-level", 1, 1, 0, 0, "err, warning, notice, info or debug (default info)"},
 };
 
@@ -99,7 +104,10 @@ struct broker {
     lia_config_t *cfg;
     char *crl_reloaded; /* crl path read again on SIGHUP (owned), or NULL */
     const char *listen, *identity_path, *authority_path, *certs_dir, *crl_path, *store_path;
-    uint64_t max_msg, max_inflight, heartbeat_ms, heartbeat_timeout_ms;
+    uint64_t max_msg, max_inflight, heartbeat_ms, heartbeat_timeout_ms, dedupe_days;
+    uint64_t prune_round_ms;    /* when the current round of forgetting began (0: none running) */
+    uint64_t last_round_end_ms; /* when the last one ended (0: none yet) */
+    uint64_t pruned_in_round;
     lia_identity_t *id;
     lia_authority_info auth;
     lia_trust_t *trust;
@@ -296,7 +304,9 @@ int broker_load(const char *path, broker_t **out)
         (rc = lia_config_uint(b->cfg, "heartbeat-ms", 100, 60000, 1000, &b->heartbeat_ms, err,
                               sizeof err)) != 0 ||
         (rc = lia_config_uint(b->cfg, "heartbeat-timeout-ms", 300, 600000, 5000,
-                              &b->heartbeat_timeout_ms, err, sizeof err)) != 0)
+                              &b->heartbeat_timeout_ms, err, sizeof err)) != 0 ||
+        (rc = lia_config_uint(b->cfg, "dedupe-days", 0, 3650, 14, &b->dedupe_days, err,
+                              sizeof err)) != 0)
         goto fail;
     level = lia_config_str(b->cfg, "log-level", "info");
     if (lia_log_set_level_name(level) != 0) {
@@ -345,7 +355,54 @@ void broker_print(const broker_t *b, FILE *f)
     fprintf(f, "max-inflight         %llu\n", (unsigned long long)b->max_inflight);
     fprintf(f, "heartbeat-ms         %llu\n", (unsigned long long)b->heartbeat_ms);
     fprintf(f, "heartbeat-timeout-ms %llu\n", (unsigned long long)b->heartbeat_timeout_ms);
+    fprintf(f, "dedupe-days          %llu (message ids of delivered envelopes kept that long)\n",
+            (unsigned long long)b->dedupe_days);
     fprintf(f, "channels             owner-signed, restored from the store at start\n");
+}
+
+/* 1 if a step of forgetting is due: a round is under way, or the last ended long enough ago. */
+static int forget_due(const broker_t *b, uint64_t now)
+{
+    return b->prune_round_ms != 0 || b->last_round_end_ms == 0 ||
+           now - b->last_round_end_ms >= PRUNE_ROUND_MS;
+}
+
+/*
+ * One bounded step of forgetting the message ids of envelopes that were delivered to everyone
+ * and stored more than dedupe-days ago, inside the group just begun (before anything is
+ * appended to it, so that its own envelopes are never candidates, and at no extra fsync). A
+ * round (steps until every old row was looked at) runs one step per turn of the loop, so it
+ * keeps pace with the traffic; the next round starts PRUNE_ROUND_MS after. 0, or the store's
+ * error (the group then fails, which stops the broker).
+ */
+static int forget_step(broker_t *b, uint64_t now)
+{
+    struct timespec ts;
+    uint64_t wall_ms, keep_ms = b->dedupe_days * 86400000u;
+    size_t pruned = 0;
+    int done = 0, rc;
+
+    if (b->prune_round_ms == 0)
+        b->prune_round_ms = now;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return 0; /* try again next turn */
+    wall_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    if ((rc = lia_bstore_prune(b->store, wall_ms > keep_ms ? wall_ms - keep_ms : 0, PRUNE_SCAN,
+                               &pruned, &done)) != 0) {
+        log_err("store: forgetting delivered envelopes: %s", lia_strerror(rc));
+        return rc;
+    }
+    b->pruned_in_round += pruned;
+    if (done) {
+        if (b->pruned_in_round)
+            log_info("forgot the message ids of %llu envelopes delivered to every recipient and "
+                     "stored more than %llu days ago",
+                     (unsigned long long)b->pruned_in_round, (unsigned long long)b->dedupe_days);
+        b->pruned_in_round = 0;
+        b->prune_round_ms = 0;
+        b->last_round_end_ms = now;
+    }
+    return 0;
 }
 
 static void free_pushes(broker_t *b)
@@ -549,10 +606,12 @@ static void handle_envelope(broker_t *b, struct node *n, const lia_peer *peer,
             goto done;
         }
         if (!found) {
-            log_warn("%s: sequence %llu reused by a different envelope: refused", n->cert.node_id,
-                     (unsigned long long)m->seq);
+            log_warn("%s: sequence %llu reused by a different envelope, or a retry of one "
+                     "delivered more than dedupe-days ago: refused",
+                     n->cert.node_id, (unsigned long long)m->seq);
             send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_SEQUENCE_REUSED, m->message_id,
-                       "this sender sequence was already used by another envelope");
+                       "this sender sequence was already used by another envelope (or this one "
+                       "was delivered so long ago that the broker forgot its id)");
             goto done;
         }
         dup = 1; /* a retry of a stored envelope: acknowledge again */
@@ -1283,12 +1342,21 @@ int broker_run(broker_t *b)
                 if (lia_bstore_begin(b->store) != 0)
                     fatal(EX_IOERR, "%s: cannot start a transaction", b->store_path);
                 group = 1;
+                if (forget_due(b, now_ms()) && forget_step(b, now_ms()) != 0)
+                    store_failed = 1;
             }
             handle_frame(b, &peer, data, len, acks, &n_acks, &store_failed);
             free(data);
             if (store_failed || ++n_frames == BURST || stop_requested ||
                 n_acks + PUBLISH_BATCH_MAX > ACKS_MAX)
                 break;
+        }
+        if (!group && forget_due(b, now_ms())) { /* an idle turn: forgetting alone */
+            if (lia_bstore_begin(b->store) != 0)
+                fatal(EX_IOERR, "%s: cannot start a transaction", b->store_path);
+            group = 1;
+            if (forget_step(b, now_ms()) != 0)
+                store_failed = 1;
         }
         if (group) {
             /* Persist before acknowledge: nothing is acknowledged unless this succeeds. */

@@ -80,6 +80,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -438,20 +439,20 @@ static void ckpt_stop(struct sdb *d)
 
 /* What a store's file must be, and how this program creates or brings it up to date. */
 struct sdb_schema {
-    int64_t app_id;      /* PRAGMA application_id */
-    int version;         /* PRAGMA user_version this program writes */
-    const char *create;  /* the schema of a new, empty database */
-    const char *upgrade; /* idempotent, additive; run at every open of an existing file */
-    const char *migrate; /* from version - 1 to version, in one transaction (NULL: refused) */
+    int64_t app_id;             /* PRAGMA application_id */
+    int version;                /* PRAGMA user_version this program writes */
+    const char *create;         /* the schema of a new, empty database */
+    const char *upgrade;        /* idempotent, additive; run at every open of an existing file */
+    const char *const *migrate; /* migrate[v - 1] brings version v to v + 1 (v < version) */
 };
 
 /*
  * Opens path as a store of schema sc: file checks and lock, the connection and its pragmas,
- * then either creates the schema (a new, empty database) or checks the version, migrates a file
- * one version behind (sc->migrate, in one transaction with the new user_version: a crash leaves
- * the old version intact) and runs sc->upgrade. Then prepares the statements sql[0..n_st) (the
- * first ST_COMMON_COUNT are BEGIN and COMMIT). On failure everything is released and d->db is
- * NULL.
+ * then either creates the schema (a new, empty database) or checks the version, runs
+ * sc->upgrade and migrates an older file one version at a time (each step in one transaction
+ * with its new user_version: a crash leaves the file at the last version it completed). Then
+ * prepares the statements sql[0..n_st) (the first ST_COMMON_COUNT are BEGIN and COMMIT). On failure
+ * everything is released and d->db is NULL.
  */
 static int sdb_open(struct sdb *d, const char *path, const char *what, const struct sdb_schema *sc,
                     const char *const *sql, size_t n_st)
@@ -499,7 +500,8 @@ static int sdb_open(struct sdb *d, const char *path, const char *what, const str
         rc = LIA_ERR_WRONG_KIND;
         goto fail;
     }
-    if (version != 0 && version != sc->version && !(sc->migrate && version == sc->version - 1)) {
+    if (version != 0 &&
+        (version > sc->version || version < 1 || (version < sc->version && !sc->migrate))) {
         log_err("%s: %s has schema version %lld, this program knows %d", what, path,
                 (long long)version, sc->version);
         rc = LIA_ERR_VERSION;
@@ -549,12 +551,12 @@ static int sdb_open(struct sdb *d, const char *path, const char *what, const str
     } else {
         if (sc->upgrade && (rc = sdb_exec_sql(d, sc->upgrade, "upgrade schema")) != 0)
             goto fail; /* tables added within a version (additive only) */
-        if (version == sc->version - 1) {
+        for (; version < sc->version; version++) {
             char buf[64];
-            snprintf(buf, sizeof buf, "PRAGMA user_version=%d; COMMIT;", sc->version);
+            snprintf(buf, sizeof buf, "PRAGMA user_version=%lld; COMMIT;", (long long)version + 1);
             rc = sdb_exec_sql(d, "BEGIN IMMEDIATE", "migrate schema");
             if (rc == 0)
-                rc = sdb_exec_sql(d, sc->migrate, "migrate schema");
+                rc = sdb_exec_sql(d, sc->migrate[version - 1], "migrate schema");
             if (rc == 0)
                 rc = sdb_exec_sql(d, buf, "migrate schema");
             if (rc != 0) {
@@ -562,8 +564,8 @@ static int sdb_open(struct sdb *d, const char *path, const char *what, const str
                     (void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
                 goto fail;
             }
-            log_notice("%s: migrated %s from schema version %lld to %d", what, path,
-                       (long long)version, sc->version);
+            log_notice("%s: migrated %s from schema version %lld to %lld", what, path,
+                       (long long)version, (long long)version + 1);
         }
     }
     d->st = calloc(n_st, sizeof *d->st);
@@ -756,14 +758,17 @@ enum {
     B_BATCH_INS,
     B_BODY_INS,
     B_HELD,
+    B_PRUNE_UPTO,
+    B_PRUNE,
     B_COUNT
 };
 
 static const char *const bstore_sql[B_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
-    [B_INS_ENV] = "INSERT INTO envelopes(message_id, sender, data, pending, batch, off, len)"
-                  " VALUES(?1, ?2, x'', 0, ?3, ?4, ?5) ON CONFLICT(message_id) DO NOTHING",
+    [B_INS_ENV] = "INSERT INTO envelopes(message_id, sender, data, pending, batch, off, len,"
+                  " stored_at) VALUES(?1, ?2, x'', 0, ?3, ?4, ?5, ?6)"
+                  " ON CONFLICT(message_id) DO NOTHING",
     [B_INS_DEL] = "INSERT INTO deliveries(node, seq, envelope_id) VALUES(?1, ?2, ?3)",
     [B_GET_NODE] = "SELECT head, cursor FROM nodes WHERE node = ?1",
     [B_PUT_NODE] =
@@ -801,35 +806,64 @@ static const char *const bstore_sql[B_COUNT] = {
     [B_BATCH_INS] = "INSERT INTO batches(id, pending) VALUES(?1, ?2)",
     [B_BODY_INS] = "INSERT INTO bodies(id, data) VALUES(?1, ?2)",
     [B_HELD] = "SELECT count(*), coalesce(sum(length(data)), 0) FROM bodies",
+    /* Delivered: a version-1 row whose pending count reached 0, or a row whose batch was
+     * released (every delivery of every envelope in it acknowledged). The newest row stays, so
+     * that ids and batch numbers keep growing. One step looks at the rows (?1, ?2] only. */
+    [B_PRUNE_UPTO] = "SELECT id, stored_at FROM envelopes WHERE id > ?1 ORDER BY id"
+                     " LIMIT 1 OFFSET ?2",
+    [B_PRUNE] = "DELETE FROM envelopes WHERE id IN (SELECT e.id FROM envelopes AS e"
+                " WHERE e.id > ?1 AND e.id <= ?2 AND e.stored_at < ?3"
+                " AND e.id < (SELECT max(id) FROM envelopes)"
+                " AND CASE WHEN e.batch IS NULL THEN e.pending <= 0"
+                " ELSE NOT EXISTS (SELECT 1 FROM batches AS b WHERE b.id = e.batch) END)",
 };
+
+#define DELIVERIES_TABLE(name)                                                                     \
+    "CREATE TABLE " #name "(node TEXT NOT NULL, seq INTEGER NOT NULL,"                             \
+    " envelope_id INTEGER NOT NULL, PRIMARY KEY(node, seq)) WITHOUT ROWID;"
 
 static const char bstore_schema[] =
     "CREATE TABLE envelopes(id INTEGER PRIMARY KEY, message_id BLOB UNIQUE NOT NULL,"
     " sender TEXT NOT NULL, data BLOB NOT NULL, pending INTEGER NOT NULL,"
-    " batch INTEGER, off INTEGER, len INTEGER);"
+    " batch INTEGER, off INTEGER, len INTEGER, stored_at INTEGER);"
     "CREATE TABLE batches(id INTEGER PRIMARY KEY, pending INTEGER NOT NULL);"
-    "CREATE TABLE bodies(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
-    "CREATE TABLE deliveries(node TEXT NOT NULL, seq INTEGER NOT NULL,"
-    " envelope_id INTEGER NOT NULL REFERENCES envelopes(id), PRIMARY KEY(node, seq))"
-    " WITHOUT ROWID;"
-    "CREATE TABLE nodes(node TEXT PRIMARY KEY, head INTEGER NOT NULL, cursor INTEGER NOT NULL)"
-    " WITHOUT ROWID;"
-    "CREATE TABLE streams(id BLOB PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE state(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;";
+    "CREATE TABLE bodies(id INTEGER PRIMARY KEY, data BLOB NOT NULL);" DELIVERIES_TABLE(
+        deliveries) "CREATE TABLE nodes(node TEXT PRIMARY KEY, head INTEGER NOT NULL, cursor "
+                    "INTEGER NOT NULL)"
+                    " WITHOUT ROWID;"
+                    "CREATE TABLE streams(id BLOB PRIMARY KEY, last INTEGER NOT NULL) WITHOUT "
+                    "ROWID;"
+                    "CREATE TABLE state(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;";
 
 /* Run when an existing log is opened: the state table (membership changes) came later. */
 static const char bstore_upgrade[] =
     "CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;";
 
 /* Version 1 kept each envelope's bytes in its row; its rows stay readable as they are. */
-static const char bstore_migrate[] =
+static const char bstore_migrate_v1[] =
     "ALTER TABLE envelopes ADD COLUMN batch INTEGER;"
     "ALTER TABLE envelopes ADD COLUMN off INTEGER;"
     "ALTER TABLE envelopes ADD COLUMN len INTEGER;"
     "CREATE TABLE batches(id INTEGER PRIMARY KEY, pending INTEGER NOT NULL);"
     "CREATE TABLE bodies(id INTEGER PRIMARY KEY, data BLOB NOT NULL);";
 
-static const struct sdb_schema bstore_sc = {APP_ID_BROKER, 2, bstore_schema, bstore_upgrade,
+/* Version 2 kept every message id for ever. Version 3 records when each envelope was stored,
+ * so that delivered ones can be forgotten after a while (lia_bstore_prune); rows of before
+ * count from the migration. The deliveries table loses its foreign key: with one, every
+ * forgotten envelope would cost a scan of all deliveries (nothing indexes them by envelope),
+ * and an envelope is only forgotten once its batch is released, that is when no delivery
+ * names it any more. */
+static const char bstore_migrate_v2[] =
+    "ALTER TABLE envelopes ADD COLUMN stored_at INTEGER;"
+    "UPDATE envelopes SET stored_at = unixepoch() * 1000;" DELIVERIES_TABLE(
+        deliveries_v3) "INSERT INTO deliveries_v3(node, seq, envelope_id)"
+                       " SELECT node, seq, envelope_id FROM deliveries;"
+                       "DROP TABLE deliveries;"
+                       "ALTER TABLE deliveries_v3 RENAME TO deliveries;";
+
+static const char *const bstore_migrate[] = {bstore_migrate_v1, bstore_migrate_v2};
+
+static const struct sdb_schema bstore_sc = {APP_ID_BROKER, 3, bstore_schema, bstore_upgrade,
                                             bstore_migrate};
 
 /* Largest body a batch grows to before a new batch takes the next envelopes of its recipients:
@@ -877,6 +911,8 @@ struct lia_bstore {
     size_t n_batches, cap_batches;
     uint64_t next_batch, c_next_batch; /* the next batch id (open group / durable) */
     int legacy;                        /* deliveries of version-1 rows may remain */
+    uint64_t group_ms;                 /* wall clock when the open group began (stored_at) */
+    uint64_t prune_from;               /* lia_bstore_prune: the round has looked up to here */
     struct run {
         uint64_t batch, count;
     } * runs; /* scratch of lia_bstore_ack */
@@ -1071,8 +1107,13 @@ void lia_bstore_close(lia_bstore_t **p)
 /* Starts a group: LIA_ERR_INVALID if one is open, LIA_ERR_STORAGE if failed. */
 int lia_bstore_begin(lia_bstore_t *s)
 {
+    struct timespec ts;
+
     if (!s)
         return LIA_ERR_INVALID;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return LIA_ERR_IO;
+    s->group_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
     return sdb_begin(&s->d);
 }
 
@@ -1178,7 +1219,7 @@ int lia_bstore_append(lia_bstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_B
                   bind_blob(st, 1, message_id, LIA_MESSAGE_ID_BYTES) |
                       sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC) |
                       bind_u64(st, 3, batch->id) | bind_u64(st, 4, batch->len) |
-                      bind_u64(st, 5, len),
+                      bind_u64(st, 5, len) | bind_u64(st, 6, s->group_ms),
                   "append");
     if (rc == 0)
         rc = st_exec(&s->d, st, "append");
@@ -1673,6 +1714,64 @@ int lia_bstore_held(lia_bstore_t *s, uint64_t *batches, uint64_t *bytes)
     return rc;
 }
 
+/*
+ * Within a group: one step of forgetting delivered envelopes stored before before_ms: looks at
+ * the next `scan` rows after where the last step stopped (so that a step costs the same however
+ * large the log is, and old rows still owed to an absent node are not searched again at every
+ * step), deletes those that qualify and sets *done when the round reached rows stored since
+ * before_ms or the end of the log; the next step then starts a new round from the oldest row.
+ */
+int lia_bstore_prune(lia_bstore_t *s, uint64_t before_ms, size_t scan, size_t *pruned, int *done)
+{
+    sqlite3_stmt *st;
+    uint64_t upto = 0, upto_at = 0;
+    int rc, found = 0;
+
+    if (!s || !pruned || !done || scan == 0 || scan > INT32_MAX || before_ms > INT64_MAX)
+        return LIA_ERR_INVALID;
+    *pruned = 0;
+    *done = 0;
+    if ((rc = sdb_ready(&s->d, 1)) != 0)
+        return rc;
+    st = s->d.st[B_PRUNE_UPTO];
+    rc = st_bound(&s->d, st, bind_u64(st, 1, s->prune_from) | bind_u64(st, 2, scan - 1),
+                  "forget range");
+    if (rc != 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        found = 1;
+        rc = col_u64(st, 0, &upto) != 0 ? LIA_ERR_DECODE : 0;
+        if (rc == 0 && sqlite3_column_type(st, 1) != SQLITE_NULL && col_u64(st, 1, &upto_at) != 0)
+            rc = LIA_ERR_DECODE;
+    } else if (rc == SQLITE_DONE) {
+        upto = INT64_MAX; /* fewer than scan rows left: up to the end */
+        rc = 0;
+    } else {
+        rc = sdb_fail(&s->d, rc, "forget range");
+    }
+    st_reset(st);
+    if (rc != 0)
+        return rc;
+    st = s->d.st[B_PRUNE];
+    rc = st_bound(&s->d, st,
+                  bind_u64(st, 1, s->prune_from) | bind_u64(st, 2, upto) |
+                      bind_u64(st, 3, before_ms),
+                  "forget");
+    if (rc == 0)
+        rc = st_exec(&s->d, st, "forget");
+    if (rc != 0)
+        return rc;
+    *pruned = (size_t)sqlite3_changes(s->d.db);
+    if (!found || upto_at >= before_ms) {
+        *done = 1;
+        s->prune_from = 0;
+    } else {
+        s->prune_from = upto;
+    }
+    return 0;
+}
+
 /* The node's durable cursor and head (0, 0 for a node never seen). */
 int lia_bstore_cursor(lia_bstore_t *s, const char *node, uint64_t *cursor, uint64_t *head)
 {
@@ -1875,7 +1974,8 @@ static const char nstore_schema[] = OUTBATCH_TABLES
     " WITHOUT ROWID;";
 
 /* Version 1 kept one outbox row per envelope; lia_nstore_open moves any into batches. */
-static const char nstore_migrate[] = OUTBATCH_TABLES;
+static const char nstore_migrate_v1[] = OUTBATCH_TABLES;
+static const char *const nstore_migrate[] = {nstore_migrate_v1};
 
 static const struct sdb_schema nstore_sc = {APP_ID_NODE, 2, nstore_schema, NULL, nstore_migrate};
 

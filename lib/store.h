@@ -58,7 +58,8 @@ int lia_bstore_append(lia_bstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_B
  */
 int lia_bstore_stream_last(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_BYTES],
                            uint64_t *last) LIA_WUR;
-/* *found = 1 if an envelope with this message id was ever stored (also after collection). */
+/* *found = 1 if an envelope with this message id is stored, or was and has not been forgotten
+ * yet (lia_bstore_prune): collection of its bytes does not forget it. */
 int lia_bstore_has(lia_bstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTES],
                    int *found) LIA_WUR;
 /* Within a group: seq is now the last sequence stored for the stream. */
@@ -68,7 +69,7 @@ int lia_bstore_stream_set(lia_bstore_t *s, const uint8_t stream[LIA_STREAM_ID_BY
 /* Within a group: the node has durably stored everything up to seq (cursor only moves up: a
  * lower seq is a no-op; seq above the durable head is LIA_ERR_INVALID). Deliveries up to the
  * cursor are collected, and an envelope's bytes once every recipient acknowledged it (its
- * message id stays, so a late retry is still a duplicate). */
+ * message id stays until lia_bstore_prune, so a late retry is still a duplicate). */
 int lia_bstore_ack(lia_bstore_t *s, const char *node, uint64_t seq) LIA_WUR;
 
 /* Ends the group: one fsync. LIA_ERR_STORAGE is fatal for the store. */
@@ -92,6 +93,17 @@ int lia_bstore_cursor(lia_bstore_t *s, const char *node, uint64_t *cursor, uint6
  * envelope in it has acknowledged it, so an absent node holds only the batches addressed to it.
  */
 int lia_bstore_held(lia_bstore_t *s, uint64_t *batches, uint64_t *bytes) LIA_WUR;
+
+/*
+ * Within a group: one step of forgetting envelopes stored before before_ms (Unix ms) that every
+ * recipient has acknowledged. Their message ids go, so a retry of one after this is no longer
+ * recognised (lia_bstore_has says 0). Never one still owed to a node, never the newest. A step
+ * looks at no more than `scan` rows, oldest first, and goes on where the last one stopped;
+ * *done is set when a round has looked at every row stored before before_ms (the next step
+ * starts again from the oldest). *pruned = how many this step forgot.
+ */
+int lia_bstore_prune(lia_bstore_t *s, uint64_t before_ms, size_t scan, size_t *pruned,
+                     int *done) LIA_WUR;
 
 #define LIA_NSTORE_STATE_MAX     (64u << 10) /* bytes of one state value */
 #define LIA_NSTORE_STATE_KEY_MAX 128         /* bytes of a state key */

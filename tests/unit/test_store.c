@@ -469,10 +469,11 @@ static void test_bstore_version(void **state)
     lia_bstore_close(&s); /* checkpoints the WAL into the file and removes it */
     buf = tu_read_file(path, &len);
     assert_true(len >= 100);
-    /* The header's user_version (offset 60, big-endian) is 2; a newer one (3) and one from
-     * nowhere (99) are refused; version 1 would be migrated (test_bstore_migrate_v1). */
-    assert_int_equal(buf[63], 2);
-    buf[63] = 3;
+    /* The header's user_version (offset 60, big-endian) is 3; a newer one (4) and one from
+     * nowhere (99) are refused; versions 1 and 2 would be migrated (test_bstore_migrate_v1,
+     * test_bstore_migrate_v2). */
+    assert_int_equal(buf[63], 3);
+    buf[63] = 4;
     tu_write_file(path, buf, len, 0600);
     assert_int_equal(lia_bstore_open(path, &s), LIA_ERR_VERSION);
     assert_null(s);
@@ -480,7 +481,7 @@ static void test_bstore_version(void **state)
     tu_write_file(path, buf, len, 0600);
     assert_int_equal(lia_bstore_open(path, &s), LIA_ERR_VERSION);
     assert_null(s);
-    buf[63] = 2;
+    buf[63] = 3;
     tu_write_file(path, buf, len, 0600);
     assert_int_equal(lia_bstore_open(path, &s), 0);
     lia_bstore_close(&s);
@@ -627,9 +628,9 @@ static void test_bstore_migrate_v1(void **state)
     assert_int_equal(lia_bstore_commit(s), 0);
     assert_int_equal(held_bytes(s, NULL), ENV_LEN);
     lia_bstore_close(&s);
-    /* Reopened: version 2 now, everything still there. */
+    /* Reopened: version 3 now (through 2), everything still there. */
     buf = tu_read_file(path, &len);
-    assert_int_equal(buf[63], 2);
+    assert_int_equal(buf[63], 3);
     free(buf);
     assert_int_equal(lia_bstore_open(path, &s), 0);
     assert_int_equal(lia_bstore_fetch(s, "node-b", 0, 16, items, &n), 0);
@@ -646,6 +647,164 @@ static void test_bstore_migrate_v1(void **state)
     assert_int_equal(lia_bstore_fetch(s, "node-b", 0, 16, items, &n), 0);
     assert_int_equal(n, 0);
     lia_bstore_close(&s);
+}
+
+static int has_id(lia_bstore_t *s, uint64_t n)
+{
+    uint8_t id[LIA_MESSAGE_ID_BYTES];
+    int found = -1;
+    mid(n, id);
+    assert_int_equal(lia_bstore_has(s, id, &found), 0);
+    return found;
+}
+
+/* One round of forgetting envelopes stored before before_ms, `scan` rows per step, each step in
+ * its own group; returns how many were forgotten. */
+static size_t prune(lia_bstore_t *s, uint64_t before_ms, size_t scan)
+{
+    size_t total = 0, n = 99, steps = 0;
+    int done = 0;
+    while (!done) {
+        assert_int_equal(lia_bstore_begin(s), 0);
+        assert_int_equal(lia_bstore_prune(s, before_ms, scan, &n, &done), 0);
+        assert_int_equal(lia_bstore_commit(s), 0);
+        total += n;
+        assert_true(++steps <= 100);
+    }
+    return total;
+}
+
+/*
+ * Delivered envelopes are forgotten once stored before the given time; never one still owed to
+ * a node, never the newest; nothing stored later. A step looks at a bounded number of rows and
+ * the next goes on from there. What is left is delivered as before.
+ */
+static void test_bstore_prune(void **state)
+{
+    const char *path = store_path("bstore-prune");
+    const char *a[] = {"node-a"}, *ab[] = {"node-a", "node-b"};
+    lia_bstore_item items[16];
+    lia_bstore_t *s;
+    size_t n;
+    (void)state;
+
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    for (uint64_t i = 1; i <= 3; i++)
+        append(s, i, a, 1); /* one batch: 1-3 to node-a */
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    for (uint64_t i = 4; i <= 5; i++)
+        append(s, i, ab, 2); /* another: 4-5 to node-a and node-b */
+    assert_int_equal(lia_bstore_commit(s), 0);
+    /* Nothing delivered yet: nothing to forget, whatever the time. */
+    assert_int_equal(prune(s, INT64_MAX, 100), 0);
+    /* node-a takes everything: 1-3 are delivered, 4-5 still owed to node-b. */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-a", 5), 0);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(prune(s, 1, 100), 0); /* all stored after 1970 */
+    {
+        size_t k;
+        int done;
+        /* One step of 2 rows looks at 1-2 only. */
+        assert_int_equal(lia_bstore_begin(s), 0);
+        assert_int_equal(lia_bstore_prune(s, INT64_MAX, 2, &k, &done), 0);
+        assert_int_equal(lia_bstore_commit(s), 0);
+        assert_int_equal(k, 2);
+        assert_int_equal(done, 0);
+        assert_int_equal(has_id(s, 1), 0);
+        assert_int_equal(has_id(s, 2), 0);
+        assert_int_equal(has_id(s, 3), 1);
+        /* The next goes on with 3-4; the round ends with 5, the newest. */
+        assert_int_equal(lia_bstore_begin(s), 0);
+        assert_int_equal(lia_bstore_prune(s, INT64_MAX, 2, &k, &done), 0);
+        assert_int_equal(lia_bstore_commit(s), 0);
+        assert_int_equal(k, 1);
+        assert_int_equal(done, 0);
+        assert_int_equal(prune(s, INT64_MAX, 2), 0);
+    }
+    assert_int_equal(has_id(s, 3), 0);
+    assert_int_equal(has_id(s, 4), 1);
+    assert_int_equal(has_id(s, 5), 1);
+    /* node-b takes 4-5: 4 goes, 5 (the newest) stays. */
+    assert_int_equal(lia_bstore_fetch(s, "node-b", 0, 16, items, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(env_is(&items[0], 4) && env_is(&items[1], 5));
+    lia_bstore_items_free(items, n);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-b", 2), 0);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(prune(s, INT64_MAX, 100), 1);
+    assert_int_equal(has_id(s, 4), 0);
+    assert_int_equal(has_id(s, 5), 1);
+    /* Sequences and batches go on after the forgotten rows. */
+    assert_int_equal(lia_bstore_begin(s), 0);
+    append(s, 6, ab, 2);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    assert_int_equal(lia_bstore_fetch(s, "node-b", 2, 16, items, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(items[0].seq, 3);
+    assert_true(env_is(&items[0], 6));
+    lia_bstore_items_free(items, n);
+    {
+        size_t k;
+        int done;
+        assert_int_equal(lia_bstore_begin(s), 0);
+        assert_int_equal(lia_bstore_prune(s, INT64_MAX, 0, &k, &done), LIA_ERR_INVALID);
+        assert_int_equal(lia_bstore_commit(s), 0);
+    }
+    lia_bstore_close(&s);
+}
+
+/*
+ * A version-2 log (tests/unit/data/broker-log-v2.db, written by the version-2 code: messages
+ * 1-4 to node-a and node-b in one batch, node-a acknowledged them; then 5 to node-a alone,
+ * acknowledged) is migrated in place: deliveries resume where they were, old message ids are
+ * still recognised, and they are forgotten like new ones once delivered.
+ */
+static void test_bstore_migrate_v2(void **state)
+{
+    const char *src = getenv("LIA_SOURCE_DIR"), *path = store_path("bstore-v2");
+    lia_bstore_item items[16];
+    lia_bstore_t *s;
+    uint64_t cur, head;
+    uint8_t *buf;
+    size_t len, n;
+    char fixture[4096];
+    (void)state;
+
+    assert_non_null(src);
+    snprintf(fixture, sizeof fixture, "%s/tests/unit/data/broker-log-v2.db", src);
+    buf = tu_read_file(fixture, &len);
+    assert_int_equal(buf[63], 2);
+    tu_write_file(path, buf, len, 0600);
+    free(buf);
+    assert_int_equal(lia_bstore_open(path, &s), 0);
+    assert_int_equal(lia_bstore_cursor(s, "node-a", &cur, &head), 0);
+    assert_int_equal(cur, 5);
+    assert_int_equal(head, 5);
+    assert_int_equal(lia_bstore_fetch(s, "node-b", 0, 16, items, &n), 0);
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_true(env_is(&items[i], i + 1));
+    lia_bstore_items_free(items, n);
+    for (uint64_t i = 1; i <= 5; i++)
+        assert_int_equal(has_id(s, i), 1);
+    /* 1-4 are owed to node-b; 5 is delivered but the newest. */
+    assert_int_equal(prune(s, INT64_MAX, 100), 0);
+    assert_int_equal(lia_bstore_begin(s), 0);
+    assert_int_equal(lia_bstore_ack(s, "node-b", 4), 0);
+    assert_int_equal(lia_bstore_commit(s), 0);
+    /* Rows of version 2 count as stored at the migration, not before. */
+    assert_int_equal(prune(s, 1, 100), 0);
+    assert_int_equal(prune(s, INT64_MAX, 3), 4);
+    assert_int_equal(has_id(s, 4), 0);
+    assert_int_equal(has_id(s, 5), 1);
+    lia_bstore_close(&s);
+    buf = tu_read_file(path, &len);
+    assert_int_equal(buf[63], 3);
+    free(buf);
 }
 
 /* The WAL is copied into the database file by the background checkpointer, without a close
@@ -1475,6 +1634,8 @@ int main(void)
         cmocka_unit_test(test_bstore_batches),
         cmocka_unit_test(test_bstore_background_checkpoint),
         cmocka_unit_test(test_bstore_migrate_v1),
+        cmocka_unit_test(test_bstore_migrate_v2),
+        cmocka_unit_test(test_bstore_prune),
         cmocka_unit_test(test_bstore_bounds),
         cmocka_unit_test(test_bstore_failed_state),
         cmocka_unit_test(test_nstore_outbox),
