@@ -55,4 +55,26 @@ static bool utf8_ref(const unsigned char *s, size_t n, unsigned flags)
     return true;
 }
 
+/* Characters (and broken ones) that the 8-byte skip must stop at, or may pass (' ', '~'): the
+ * first is NUL, one byte long. */
+static const char *const utf8_tokens[] = {
+    "\x00",
+    "\x1f",
+    " ",
+    "~",
+    "\x7f",
+    "\x80",
+    "\xc2",
+    "\t",
+    "\n",
+    "\r",
+    "\xc2\xa0",
+    "\xc2\x85",
+    "\xe2\x82\xac",
+    "\xed\xa0\x80",
+    "\xf0\x9f\x9a\x90",
+    "\xf4\x90\x80\x80",
+};
+#define UTF8_N_TOKENS (sizeof utf8_tokens / sizeof utf8_tokens[0])
+
 #endif

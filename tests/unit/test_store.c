@@ -579,6 +579,32 @@ static void test_bstore_batches(void **state)
     lia_bstore_close(&s);
 }
 
+/* Copies the fixture tests/unit/data/NAME (of schema version `version`) to path. */
+static void copy_fixture(const char *name, int version, const char *path)
+{
+    const char *src = getenv("LIA_SOURCE_DIR");
+    char fixture[4096];
+    uint8_t *buf;
+    size_t len;
+
+    assert_non_null(src);
+    snprintf(fixture, sizeof fixture, "%s/tests/unit/data/%s", src, name);
+    buf = tu_read_file(fixture, &len);
+    assert_int_equal(buf[63], version); /* user_version, big-endian at offset 60 */
+    tu_write_file(path, buf, len, 0600);
+    free(buf);
+}
+
+/* The schema version in the file at path (closed, so that everything is in the file). */
+static int file_version(const char *path)
+{
+    size_t len;
+    uint8_t *buf = tu_read_file(path, &len);
+    int v = buf[63];
+    free(buf);
+    return v;
+}
+
 /*
  * A version-1 log (tests/unit/data/broker-log-v1.db, written by the version-1 code: messages
  * 1-4 to node-a and node-b, node-a acknowledged 2) is migrated in place at open: its rows are
@@ -586,22 +612,15 @@ static void test_bstore_batches(void **state)
  */
 static void test_bstore_migrate_v1(void **state)
 {
-    const char *src = getenv("LIA_SOURCE_DIR"), *path = store_path("bstore-v1");
+    const char *path = store_path("bstore-v1");
     const char *ab[] = {"node-a", "node-b"};
     lia_bstore_item items[16];
     lia_bstore_t *s;
     uint64_t cur, head;
-    uint8_t *buf;
-    size_t len, n;
-    char fixture[4096];
+    size_t n;
     (void)state;
 
-    assert_non_null(src);
-    snprintf(fixture, sizeof fixture, "%s/tests/unit/data/broker-log-v1.db", src);
-    buf = tu_read_file(fixture, &len);
-    assert_int_equal(buf[63], 1); /* user_version 1 */
-    tu_write_file(path, buf, len, 0600);
-    free(buf);
+    copy_fixture("broker-log-v1.db", 1, path);
     assert_int_equal(lia_bstore_open(path, &s), 0);
     assert_int_equal(lia_bstore_cursor(s, "node-a", &cur, &head), 0);
     assert_int_equal(cur, 2);
@@ -629,9 +648,7 @@ static void test_bstore_migrate_v1(void **state)
     assert_int_equal(held_bytes(s, NULL), ENV_LEN);
     lia_bstore_close(&s);
     /* Reopened: version 3 now (through 2), everything still there. */
-    buf = tu_read_file(path, &len);
-    assert_int_equal(buf[63], 3);
-    free(buf);
+    assert_int_equal(file_version(path), 3);
     assert_int_equal(lia_bstore_open(path, &s), 0);
     assert_int_equal(lia_bstore_fetch(s, "node-b", 0, 16, items, &n), 0);
     assert_int_equal(n, 5);
@@ -765,21 +782,14 @@ static void test_bstore_prune(void **state)
  */
 static void test_bstore_migrate_v2(void **state)
 {
-    const char *src = getenv("LIA_SOURCE_DIR"), *path = store_path("bstore-v2");
+    const char *path = store_path("bstore-v2");
     lia_bstore_item items[16];
     lia_bstore_t *s;
     uint64_t cur, head;
-    uint8_t *buf;
-    size_t len, n;
-    char fixture[4096];
+    size_t n;
     (void)state;
 
-    assert_non_null(src);
-    snprintf(fixture, sizeof fixture, "%s/tests/unit/data/broker-log-v2.db", src);
-    buf = tu_read_file(fixture, &len);
-    assert_int_equal(buf[63], 2);
-    tu_write_file(path, buf, len, 0600);
-    free(buf);
+    copy_fixture("broker-log-v2.db", 2, path);
     assert_int_equal(lia_bstore_open(path, &s), 0);
     assert_int_equal(lia_bstore_cursor(s, "node-a", &cur, &head), 0);
     assert_int_equal(cur, 5);
@@ -802,9 +812,7 @@ static void test_bstore_migrate_v2(void **state)
     assert_int_equal(has_id(s, 4), 0);
     assert_int_equal(has_id(s, 5), 1);
     lia_bstore_close(&s);
-    buf = tu_read_file(path, &len);
-    assert_int_equal(buf[63], 3);
-    free(buf);
+    assert_int_equal(file_version(path), 3);
 }
 
 /* The WAL is copied into the database file by the background checkpointer, without a close
@@ -1136,23 +1144,16 @@ static void test_nstore_outbox_batches(void **state)
  * message 2 acknowledged) is migrated at open: the pending envelopes keep their ids. */
 static void test_nstore_migrate_v1(void **state)
 {
-    const char *src = getenv("LIA_SOURCE_DIR"), *path = store_path("nstore-v1");
+    const char *path = store_path("nstore-v1");
     uint8_t id[LIA_MESSAGE_ID_BYTES], e[ENV_LEN];
     lia_symkey_t *key = new_key();
     lia_nstore_out out[8];
     lia_nstore_t *s;
     uint64_t count, last;
-    uint8_t *buf;
-    size_t len, n;
-    char fixture[4096];
+    size_t n;
     (void)state;
 
-    assert_non_null(src);
-    snprintf(fixture, sizeof fixture, "%s/tests/unit/data/node-store-v1.db", src);
-    buf = tu_read_file(fixture, &len);
-    assert_int_equal(buf[63], 1);
-    tu_write_file(path, buf, len, 0600);
-    free(buf);
+    copy_fixture("node-store-v1.db", 1, path);
     assert_int_equal(lia_nstore_open(path, key, &s), 0);
     assert_int_equal(lia_nstore_outbox_count(s, &count), 0);
     assert_int_equal(count, 2);
@@ -1173,9 +1174,7 @@ static void test_nstore_migrate_v1(void **state)
     assert_int_equal(last, 4);
     assert_int_equal(lia_nstore_commit(s), 0);
     lia_nstore_close(&s);
-    buf = tu_read_file(path, &len);
-    assert_int_equal(buf[63], 2);
-    free(buf);
+    assert_int_equal(file_version(path), 2);
     assert_int_equal(lia_nstore_open(path, key, &s), 0);
     assert_int_equal(lia_nstore_outbox_pending(s, 0, 8, out, &n), 0);
     assert_int_equal(n, 2);

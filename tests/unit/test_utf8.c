@@ -93,27 +93,8 @@ static void test_short_strings_exhaustive(void **state)
                 }
 }
 
-/* Tokens that the 8-byte skip must stop at (or may pass: ' ', '~'), at every position of
- * printable filler of every length 0..40, from every alignment 0..7 of the buffer. */
-static const char *const tokens[] = {
-    "\x00",
-    "\x1f",
-    " ",
-    "~",
-    "\x7f",
-    "\x80",
-    "\xc2",
-    "\t",
-    "\n",
-    "\r",
-    "\xc2\xa0",
-    "\xc2\x85",
-    "\xe2\x82\xac",
-    "\xed\xa0\x80",
-    "\xf0\x9f\x9a\x90",
-    "\xf4\x90\x80\x80",
-};
-#define N_TOKENS (sizeof tokens / sizeof tokens[0])
+/* The tokens of utf8_ref.h at every position of printable filler of every length 0..40, from
+ * every alignment 0..7 of the buffer. */
 
 static size_t token_len(const char *t)
 {
@@ -129,10 +110,10 @@ static void test_word_boundaries(void **state)
             unsigned char *s = buf + off;
             memset(s, 'a', len);
             same(s, len);
-            for (size_t t = 0; t < N_TOKENS; t++)
-                for (size_t pos = 0; pos + token_len(tokens[t]) <= len; pos++) {
+            for (size_t t = 0; t < UTF8_N_TOKENS; t++)
+                for (size_t pos = 0; pos + token_len(utf8_tokens[t]) <= len; pos++) {
                     memset(s, 'a', len);
-                    memcpy(s + pos, tokens[t], token_len(tokens[t]));
+                    memcpy(s + pos, utf8_tokens[t], token_len(utf8_tokens[t]));
                     same(s, len);
                 }
         }
@@ -161,7 +142,7 @@ static void test_random_strings(void **state)
             } else if (pick == 6) {
                 buf[off + i++] = alphabet[v % sizeof alphabet];
             } else {
-                const char *t = tokens[v % N_TOKENS];
+                const char *t = utf8_tokens[v % UTF8_N_TOKENS];
                 for (size_t j = 0; j < token_len(t) && i < len; j++)
                     buf[off + i++] = (unsigned char)t[j];
             }
