@@ -23,6 +23,13 @@ expect() {
   if [ "$got" -eq "$want" ]; then ok "$name"; else
     ko "$name: exit $got, expected $want"; sed 's/^/    /' "$T/err"; fi
 }
+# flip_byte FILE OFFSET: complements one byte, so the file always changes (overwriting it with
+# a fixed value leaves it as it was when the byte already had that value: 1 run in 256).
+flip_byte() {
+  local b
+  b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+  printf "\\$(printf %o $((255 - b)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
 # contains FILE TEXT NAME
 contains() {
   if grep -qF -- "$2" "$1"; then ok "$3"; else ko "$3: '$2' not in output"; sed 's/^/    /' "$1"; fi
@@ -79,7 +86,7 @@ contains "$T/err" "--passphrase-file" "asks for --passphrase-file"
 
 # A tampered request fails proof of possession.
 cp fr/node.req bad.req
-printf '\x01' | dd of=bad.req bs=1 seek=20 conv=notrunc status=none
+flip_byte bad.req 20
 expect $EX_DATAERR "issue refuses a tampered request" -- "$K" issue --authority-dir auth \
   --request bad.req --out bad.cert --passphrase-file pass
 
@@ -94,7 +101,7 @@ expect $EX_TEMPFAIL "verify after expiry" -- "$K" verify --authority auth/author
   --cert fr/node.cert --at $((now + 31 * 86400))
 contains "$T/err" "certificate expired on" "expired message"
 cp fr/node.cert bad.cert
-printf '\xff' | dd of=bad.cert bs=1 seek=$(($(stat -c %s bad.cert) - 3)) conv=notrunc status=none
+flip_byte bad.cert $(($(stat -c %s bad.cert) - 3))
 expect $EX_DATAERR "verify a tampered certificate" -- "$K" verify \
   --authority auth/authority.pub --cert bad.cert
 contains "$T/err" "signature does not verify" "bad signature message"

@@ -47,7 +47,9 @@ run "$E" open --key "$D/de/node.key" --authority "$D/authority/authority.pub" \
 step "7. Tampering is refused: one byte of the ciphertext changed in transit"
 cp "$D/alert.env" "$D/tampered.env"
 size=$(stat -c %s "$D/tampered.env")
-printf '\x5a' | dd of="$D/tampered.env" bs=1 seek=$((size / 2)) conv=notrunc status=none
+byte=$(od -An -tu1 -j $((size / 2)) -N1 "$D/tampered.env" | tr -d ' ') # complemented: always a change
+printf "\\$(printf %o $((255 - byte)))" |
+  dd of="$D/tampered.env" bs=1 seek=$((size / 2)) conv=notrunc status=none
 if run "$E" open --key "$D/de/node.key" --authority "$D/authority/authority.pub" \
   --cert "$D/fr/node.cert" "$D/tampered.env"; then
   echo "demo: the tampered envelope was accepted" >&2
