@@ -1,0 +1,63 @@
+/*
+ * syncgate: an LD_PRELOAD shim for test_persist_before_ack.sh. It holds back the fsyncs of
+ * SQLite write-ahead logs (a descriptor whose path ends in "-wal") while the test wants them
+ * held: as long as the file named by LIA_SYNC_ARMED exists and the one named by LIA_SYNC_GATE
+ * does not, fsync and fdatasync of such a file wait, and the file named by LIA_SYNC_BLOCKED is
+ * created to say that one is waiting. Everything else goes straight through. Without the three
+ * variables it does nothing.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int is_wal(int fd)
+{
+    char link[64], path[4096];
+    ssize_t n;
+
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    n = readlink(link, path, sizeof path - 1);
+    if (n < 4)
+        return 0;
+    path[n] = '\0';
+    return strcmp(path + n - 4, "-wal") == 0;
+}
+
+static void hold(int fd)
+{
+    const char *armed = getenv("LIA_SYNC_ARMED"), *gate = getenv("LIA_SYNC_GATE"),
+               *blocked = getenv("LIA_SYNC_BLOCKED");
+
+    if (!armed || !gate || !blocked || !is_wal(fd))
+        return;
+    while (access(armed, F_OK) == 0 && access(gate, F_OK) != 0) {
+        int f = open(blocked, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        struct timespec ts = {0, 1000000};
+        if (f >= 0)
+            close(f);
+        nanosleep(&ts, NULL); /* polling interval of a wait on files the test controls */
+    }
+}
+
+int fsync(int fd)
+{
+    static int (*real)(int);
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "fsync");
+    hold(fd);
+    return real(fd);
+}
+
+int fdatasync(int fd)
+{
+    static int (*real)(int);
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "fdatasync");
+    hold(fd);
+    return real(fd);
+}
