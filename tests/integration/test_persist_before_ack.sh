@@ -4,8 +4,9 @@
 # node's envelopes cannot finish, the sender gets no acknowledgement (its outbox keeps them)
 # and the receiver gets nothing; once the fsync goes through, both happen. The same for a
 # receiving node: while its inbox commit cannot be made durable, it acknowledges nothing to the
-# broker and shows nothing to its follower. (Today a node's loop waits in the fsync; the second
-# half guards any change that overlaps the fsync with other work.)
+# broker and shows nothing to its follower; and for a sending node: while its outbox commit is
+# held, the operator is not told "accepted" and nothing is published. (Today a node's loop waits
+# in the fsync; those halves guard any change that overlaps the fsync with other work.)
 source "$(dirname "$0")/lib.sh"
 
 SHIM="$B/tests/libsyncgate.so"
@@ -37,7 +38,7 @@ net_authority
 net_identity broker broker EU
 for id in fr-ncp de-ncp; do net_identity "$id" contact-point "$(tr a-z A-Z <<<"${id:0:2}")"; done
 BROKER=$(gated broker "$BROKER") start_broker
-start_node fr-ncp
+NODE=$(gated sender "$NODE") start_node fr-ncp
 NODE=$(gated node "$NODE") start_node de-ncp
 channel_create fr-ncp "$CH" de-ncp >/dev/null
 
@@ -68,4 +69,17 @@ check "its follower has been shown none of them yet" kill -0 "$recv_pid"
 touch "$NET/gate-node"
 check "once durable, the follower gets all $N once, in order" wait "$recv_pid"
 check "and de-ncp's cursor reaches $((2 * N))" wait_until 30 cursor_at_least de-ncp $((2 * N))
+
+# ---- the sending node's commit is held ----
+touch "$NET/armed-sender"
+"$LOAD" send --socket "$(sock fr-ncp)" --channel "$CH" --count "$N" --start $((2 * N)) \
+  >"$NET/send3.json" &
+send_pid=$!
+check "fr-ncp is inside the fsync of its outbox commit" wait_until 20 stamp "$NET/blocked-sender"
+check "the operator has not been told 'accepted' yet" kill -0 "$send_pid"
+check "and nothing was published: de-ncp got none of them" \
+  test "$(node_status de-ncp "inbox cursor")" = $((2 * N))
+touch "$NET/gate-sender"
+check "once durable, all $N are accepted" wait "$send_pid"
+check "and delivered" wait_until 30 cursor_at_least de-ncp $((3 * N))
 finish
