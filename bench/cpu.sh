@@ -32,7 +32,7 @@ b1=$(ticks "$bp") p1=$(ticks "$pp") s1=$(ticks "$sp")
 bf1=$(flt "$bp") pf1=$(flt "$pp") sf1=$(flt "$sp")
 fpm() { awk -v a="$1" -v b="$2" -v n="$N" 'BEGIN {printf "%.2f", (b - a) / n}'; }
 clientus() { awk -v n="$N" '{printf "%.1f", ($1 + $2) * 1000000 / n}' "$1"; }
-us() { echo "scale=1; ($2 - $1) * 1000000 / $hz / $N" | bc; }
+us() { awk -v a="$1" -v b="$2" -v hz="$hz" -v n="$N" 'BEGIN {printf "%.1f", (b - a) * 1000000 / hz / n}'; }
 printf '{"bench":"cpu_per_message","messages":%s,"wall_s":%s,"broker_us":%s,"pub_node_us":%s,"sub_node_us":%s,"send_client_us":%s,"recv_client_us":%s,"faults_per_msg":{"broker":%s,"pub_node":%s,"sub_node":%s}}\n' \
   "$N" "$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", b - a}')" "$(us "$b0" "$b1")" "$(us "$p0" "$p1")" "$(us "$s0" "$s1")" \
   "$(clientus "$NET/sendtime")" "$(clientus "$NET/recvtime")" \

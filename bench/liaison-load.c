@@ -139,13 +139,17 @@ struct request_template {
     size_t ref_off, summary_off; /* where the two strings' bytes start in buf */
 };
 
-static size_t find_bytes(const uint8_t *hay, size_t n, const char *needle)
+/* Where needle occurs in hay[0..n), or SIZE_MAX unless it occurs exactly once. */
+static size_t find_once(const uint8_t *hay, size_t n, const char *needle)
 {
-    size_t k = strlen(needle);
+    size_t k = strlen(needle), at = SIZE_MAX;
     for (size_t i = 0; i + k <= n; i++)
-        if (memcmp(hay + i, needle, k) == 0)
-            return i;
-    return SIZE_MAX;
+        if (memcmp(hay + i, needle, k) == 0) {
+            if (at != SIZE_MAX)
+                return SIZE_MAX;
+            at = i;
+        }
+    return at;
 }
 
 static int template_new(const char *channel, char *to, struct request_template *t)
@@ -165,7 +169,8 @@ static int template_new(const char *channel, char *to, struct request_template *
     free(buf);
     if (rc != 0)
         return rc;
-    /* Placeholders of the final widths, unlikely to occur anywhere else in the encoding. */
+    /* Placeholders of the final widths; template_fill patches them where they stand, so each
+     * must occur exactly once in the encoding (checked below). */
     snprintf(ref, sizeof ref, REF_FMT, 9876543210ull);
     snprintf(summary, sizeof summary, SUMMARY_FMT, 9876543210.987654);
     keep_ref = p->governance->case_reference;
@@ -196,8 +201,8 @@ static int template_new(const char *channel, char *to, struct request_template *
     free(s.payload.data);
     if (!t->buf)
         return LIA_ERR_NOMEM;
-    t->ref_off = find_bytes(t->buf, t->len, ref);
-    t->summary_off = find_bytes(t->buf, t->len, summary);
+    t->ref_off = find_once(t->buf, t->len, ref);
+    t->summary_off = find_once(t->buf, t->len, summary);
     if (t->ref_off == SIZE_MAX || t->summary_off == SIZE_MAX) {
         free(t->buf);
         t->buf = NULL;

@@ -105,7 +105,7 @@ struct broker {
     char *crl_reloaded; /* crl path read again on SIGHUP (owned), or NULL */
     const char *listen, *identity_path, *authority_path, *certs_dir, *crl_path, *store_path;
     uint64_t max_msg, max_inflight, heartbeat_ms, heartbeat_timeout_ms, dedupe_days;
-    uint64_t prune_round_ms;    /* when the current round of forgetting began (0: none running) */
+    int prune_running;          /* a round of forgetting is under way */
     uint64_t last_round_end_ms; /* when the last one ended (0: none yet) */
     uint64_t pruned_in_round;
     lia_identity_t *id;
@@ -363,7 +363,7 @@ void broker_print(const broker_t *b, FILE *f)
 /* 1 if a step of forgetting is due: a round is under way, or the last ended long enough ago. */
 static int forget_due(const broker_t *b, uint64_t now)
 {
-    return b->prune_round_ms != 0 || b->last_round_end_ms == 0 ||
+    return b->prune_running || b->last_round_end_ms == 0 ||
            now - b->last_round_end_ms >= PRUNE_ROUND_MS;
 }
 
@@ -382,8 +382,7 @@ static int forget_step(broker_t *b, uint64_t now)
     size_t pruned = 0;
     int done = 0, rc;
 
-    if (b->prune_round_ms == 0)
-        b->prune_round_ms = now;
+    b->prune_running = 1;
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
         return 0; /* try again next turn */
     wall_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
@@ -399,7 +398,7 @@ static int forget_step(broker_t *b, uint64_t now)
                      "stored more than %llu days ago",
                      (unsigned long long)b->pruned_in_round, (unsigned long long)b->dedupe_days);
         b->pruned_in_round = 0;
-        b->prune_round_ms = 0;
+        b->prune_running = 0;
         b->last_round_end_ms = now;
     }
     return 0;

@@ -57,9 +57,9 @@ typedef struct lia_crl lia_crl_t; /* a verified, parsed revocation list */
 void lia_key_id(const uint8_t pk[32], uint8_t out[LIA_KEY_ID_BYTES]);
 
 /*
- * Human fingerprint of public key material for out-of-band comparison (docs/protocol.md (section
- * 3)): BLAKE2b-256("liaison.v1.fingerprint\0" || data), first 20 bytes as 10 groups of 4 lower-case
- * hex digits separated by single spaces ("3f2a 9c01 ..."), 49 characters and a NUL.
+ * Human fingerprint of public key material for out-of-band comparison (docs/protocol.md,
+ * section 3): BLAKE2b-256("liaison.v1.fingerprint\0" || data), first 20 bytes as 10 groups of 4
+ * lower-case hex digits separated by single spaces ("3f2a 9c01 ..."), 49 characters and a NUL.
  */
 void lia_fingerprint(const uint8_t *data, size_t len, char out[LIA_FINGERPRINT_CHARS]);
 

@@ -21,9 +21,9 @@
  * recover from what is durable. Invalid arguments are checked before anything is written and
  * return without changing anything.
  *
- * Broker log (schema version 2): envelopes(id, message_id UNIQUE, sender, batch, off, len)
- * records every accepted envelope once; its bytes sit in bodies(id, data), one row per group
- * and recipient list (a "batch": the envelopes of one commit addressed to the same nodes,
+ * Broker log (schema version 3): envelopes(id, message_id UNIQUE, sender, batch, off, len,
+ * stored_at) records every accepted envelope once; its bytes sit in bodies(id, data), one row per
+ * group and recipient list (a "batch": the envelopes of one commit addressed to the same nodes,
  * concatenated, at most BATCH_BODY_MAX bytes), and batches(id, pending) counts the deliveries
  * still owed from that body. deliveries(node, seq, envelope_id) gives each recipient its own
  * contiguous sequence; nodes(node, head, cursor) the highest sequence assigned and
@@ -38,9 +38,11 @@
  * only end-to-end ciphertext). Keeping one body per envelope made every delivered envelope's
  * page be written again (its bytes blanked) and then rebalanced: 2.7 times the envelope bytes
  * went through the WAL instead of about 1.7. The envelope row stays as a tombstone so that a
- * late retry of the same message id is still recognised as a duplicate. A version-1 log (bytes
- * in envelopes.data) is migrated at open by adding the new columns and tables; its rows are
- * delivered and collected as before (data = x'' when no node waits for them).
+ * late retry of the same message id is still recognised as a duplicate, until the broker has
+ * it forgotten (lia_bstore_prune: rows stored before a given time whose batch was released).
+ * Older logs are migrated at open, one version at a time: version 1 (bytes in envelopes.data)
+ * gains the batch columns and tables, its rows delivered and collected as before (data = x''
+ * when no node waits for them); version 2 gains stored_at (set to the migration time).
  *
  * Node store (schema version 2): the outbox holds sealed envelopes until the broker
  * acknowledges them, as one outbatch row per group (ids, lengths and envelopes concatenated;
@@ -822,18 +824,20 @@ static const char *const bstore_sql[B_COUNT] = {
     "CREATE TABLE " #name "(node TEXT NOT NULL, seq INTEGER NOT NULL,"                             \
     " envelope_id INTEGER NOT NULL, PRIMARY KEY(node, seq)) WITHOUT ROWID;"
 
+/* The SQL is laid out by table (clang-format would break it around the macro). */
+/* clang-format off */
 static const char bstore_schema[] =
     "CREATE TABLE envelopes(id INTEGER PRIMARY KEY, message_id BLOB UNIQUE NOT NULL,"
     " sender TEXT NOT NULL, data BLOB NOT NULL, pending INTEGER NOT NULL,"
     " batch INTEGER, off INTEGER, len INTEGER, stored_at INTEGER);"
     "CREATE TABLE batches(id INTEGER PRIMARY KEY, pending INTEGER NOT NULL);"
-    "CREATE TABLE bodies(id INTEGER PRIMARY KEY, data BLOB NOT NULL);" DELIVERIES_TABLE(
-        deliveries) "CREATE TABLE nodes(node TEXT PRIMARY KEY, head INTEGER NOT NULL, cursor "
-                    "INTEGER NOT NULL)"
-                    " WITHOUT ROWID;"
-                    "CREATE TABLE streams(id BLOB PRIMARY KEY, last INTEGER NOT NULL) WITHOUT "
-                    "ROWID;"
-                    "CREATE TABLE state(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;";
+    "CREATE TABLE bodies(id INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+    DELIVERIES_TABLE(deliveries)
+    "CREATE TABLE nodes(node TEXT PRIMARY KEY, head INTEGER NOT NULL, cursor INTEGER NOT NULL)"
+    " WITHOUT ROWID;"
+    "CREATE TABLE streams(id BLOB PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE state(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;";
+/* clang-format on */
 
 /* Run when an existing log is opened: the state table (membership changes) came later. */
 static const char bstore_upgrade[] =
@@ -853,13 +857,16 @@ static const char bstore_migrate_v1[] =
  * forgotten envelope would cost a scan of all deliveries (nothing indexes them by envelope),
  * and an envelope is only forgotten once its batch is released, that is when no delivery
  * names it any more. */
+/* clang-format off */
 static const char bstore_migrate_v2[] =
     "ALTER TABLE envelopes ADD COLUMN stored_at INTEGER;"
-    "UPDATE envelopes SET stored_at = unixepoch() * 1000;" DELIVERIES_TABLE(
-        deliveries_v3) "INSERT INTO deliveries_v3(node, seq, envelope_id)"
-                       " SELECT node, seq, envelope_id FROM deliveries;"
-                       "DROP TABLE deliveries;"
-                       "ALTER TABLE deliveries_v3 RENAME TO deliveries;";
+    "UPDATE envelopes SET stored_at = unixepoch() * 1000;"
+    DELIVERIES_TABLE(deliveries_v3)
+    "INSERT INTO deliveries_v3(node, seq, envelope_id)"
+    " SELECT node, seq, envelope_id FROM deliveries;"
+    "DROP TABLE deliveries;"
+    "ALTER TABLE deliveries_v3 RENAME TO deliveries;";
+/* clang-format on */
 
 static const char *const bstore_migrate[] = {bstore_migrate_v1, bstore_migrate_v2};
 
@@ -1829,11 +1836,6 @@ int lia_bstore_state_put(lia_bstore_t *s, const char *key, const uint8_t *val, s
 }
 
 /*
- * Every committed (or in this group) state entry whose key starts with prefix, in key order;
- * values re-checked against the bound (LIA_ERR_DECODE). *out owned by the caller
- * (lia_nstore_kv_free).
- */
-/*
  * Appends (a copy of key, a copy of val if val is not NULL) to a growing lia_nstore_kv array.
  * On LIA_ERR_NOMEM the array holds what was appended before (and the entry's key, if any, is
  * counted so that lia_nstore_kv_free releases it).
@@ -1857,6 +1859,11 @@ static int kv_push(lia_nstore_kv **kv, size_t *count, size_t *cap, const char *k
     return 0;
 }
 
+/*
+ * Every committed (or in this group) state entry whose key starts with prefix, in key order;
+ * values re-checked against the bound (LIA_ERR_DECODE). *out owned by the caller
+ * (lia_nstore_kv_free).
+ */
 int lia_bstore_state_list(lia_bstore_t *s, const char *prefix, lia_nstore_kv **out, size_t *n)
 {
     lia_nstore_kv *kv = NULL;

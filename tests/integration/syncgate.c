@@ -4,7 +4,8 @@
  * held: as long as the file named by LIA_SYNC_ARMED exists and the one named by LIA_SYNC_GATE
  * does not, fsync and fdatasync of such a file wait, and the file named by LIA_SYNC_BLOCKED is
  * created to say that one is waiting. Everything else goes straight through. Without the three
- * variables it does nothing.
+ * variables it does nothing. A hold lasts HOLD_MAX_MS at most (the test opens the gate within
+ * seconds), so a test that fails before opening it never leaves a daemon stuck.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -14,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#define HOLD_MAX_MS 60000
 
 static int is_wal(int fd)
 {
@@ -35,12 +38,14 @@ static void hold(int fd)
 
     if (!armed || !gate || !blocked || !is_wal(fd))
         return;
-    while (access(armed, F_OK) == 0 && access(gate, F_OK) != 0) {
+    /* A wait on a condition (files the test creates), bounded; 1 ms is its polling interval. */
+    for (int ms = 0; ms < HOLD_MAX_MS && access(armed, F_OK) == 0 && access(gate, F_OK) != 0;
+         ms++) {
         int f = open(blocked, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         struct timespec ts = {0, 1000000};
         if (f >= 0)
             close(f);
-        nanosleep(&ts, NULL); /* polling interval of a wait on files the test controls */
+        nanosleep(&ts, NULL);
     }
 }
 

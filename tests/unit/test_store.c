@@ -850,7 +850,7 @@ static void test_bstore_background_checkpoint(void **state)
         assert_int_equal(stat(path, &st), 0);
         grown = st.st_size > before + (8 << 20);
         if (!grown)
-            usleep(10000);
+            usleep(10000); /* polling interval of the bounded wait above */
     }
     assert_true(grown);
     lia_bstore_close(&s);
