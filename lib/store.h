@@ -158,7 +158,24 @@ typedef struct {
 int lia_nstore_open(const char *path, const lia_symkey_t *storage_key, lia_nstore_t **out) LIA_WUR;
 void lia_nstore_close(lia_nstore_t **p);
 int lia_nstore_begin(lia_nstore_t *s) LIA_WUR;
+/* Commits the group and makes it durable (fdatasync of the WAL) before returning 0. */
 int lia_nstore_commit(lia_nstore_t *s) LIA_WUR;
+
+/*
+ * Deferred durability, for a loop that prepares its next group while the last one syncs:
+ * lia_nstore_commit_unsynced commits (the group is visible to this handle's reads and will be
+ * in every later sync) but it may be lost in a crash until a sync started after it returns 0.
+ * lia_nstore_sync_start starts that fdatasync on the store's thread (LIA_ERR_INVALID if one
+ * is running); lia_nstore_sync_fd becomes readable when it ended; lia_nstore_sync_wait waits
+ * for it: 0 means every group committed before the start is durable, LIA_ERR_STORAGE that the
+ * sync failed and the store is failed (nothing is retried). Nothing that depends on a group
+ * may leave the process before then. lia_nstore_commit also makes unsynced groups durable.
+ */
+int lia_nstore_commit_unsynced(lia_nstore_t *s) LIA_WUR;
+int lia_nstore_sync_start(lia_nstore_t *s) LIA_WUR;
+int lia_nstore_sync_fd(const lia_nstore_t *s);
+int lia_nstore_sync_running(const lia_nstore_t *s);
+int lia_nstore_sync_wait(lia_nstore_t *s) LIA_WUR;
 
 /* Outbox. add: LIA_ERR_EXISTS if message_id is pending; ack: idempotent. */
 int lia_nstore_outbox_add(lia_nstore_t *s, const uint8_t message_id[LIA_MESSAGE_ID_BYTES],

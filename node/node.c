@@ -168,7 +168,24 @@ struct pending_send {
     lia_buf env;
     uint8_t message_id[LIA_MESSAGE_ID_BYTES];
     uint64_t outbox_id;
+    uint64_t from_gen; /* from->gen when asked: the slot may serve another client by the reply */
     int err;
+};
+
+/*
+ * A committed group whose effects wait for its fsync (lia_nstore_sync_start): the operators'
+ * replies, the envelopes to publish, the DeliverAck and what the followers are shown. The loop
+ * keeps two, so that one can be prepared and committed while the other syncs.
+ */
+struct turn {
+    struct pending_send *sends; /* BURST */
+    size_t n_sends;
+    size_t n_acked;         /* acknowledgements from the broker taken in the group */
+    int had_dels;           /* deliveries arrived (acknowledged even if all were resends) */
+    int need_resync;        /* the broker did not store something: resend, in order */
+    uint64_t cursor_before; /* inbox cursor before the group... */
+    uint64_t cursor;        /* ...and after it */
+    uint64_t outbox_first;  /* the first outbox id the group wrote; 0 if none */
 };
 
 struct node {
@@ -198,11 +215,13 @@ struct node {
     struct mpub mpub[MPUB_MAX];
     struct mc_in mc[MC_MAX];
     size_t n_mc;
-    lia_map_t *tx; /* digest -> struct tx_stream* */
-    uint64_t cursor;
-    uint64_t pub_after; /* outbox id up to which envelopes were published, in order, since the
-                           last Hello (0: start again from the oldest unacknowledged) */
-    int pub_more;       /* the outbox may hold envelopes after pub_after */
+    lia_map_t *tx;   /* digest -> struct tx_stream* */
+    uint64_t cursor; /* inbox cursor, including groups committed but not yet durable */
+    uint64_t shown;  /* durable inbox cursor: all that followers, lists and the broker are told */
+    uint64_t unsynced_from; /* first outbox id not yet durable (never published); 0: none */
+    uint64_t pub_after;     /* outbox id up to which envelopes were published, in order, since the
+                               last Hello (0: start again from the oldest unacknowledged) */
+    int pub_more;           /* the outbox may hold envelopes after pub_after */
     uint64_t last_broker_ms, last_progress_ms, last_heartbeat_ms;
     uint64_t refused;
     /* Stream positions advanced in the open group: written once per stream at commit. */
@@ -211,9 +230,11 @@ struct node {
         uint64_t seq;
     } rs[BURST];
     size_t n_rs;
-    /* Messages stored in the open group, kept for the followers after the commit. */
-    lia_nstore_msg fresh[BURST];
+    /* Messages stored in the open group and the one syncing, kept for the followers until
+     * they are durable. fresh_gap: one was not kept (followers read from the store). */
+    lia_nstore_msg fresh[2 * BURST];
     size_t n_fresh;
+    int fresh_gap;
 };
 
 static volatile sig_atomic_t stop_requested, reload_requested;
@@ -1040,7 +1061,7 @@ static void send_hello(node_t *n)
     Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
     Liaison__V1__Hello h = LIAISON__V1__HELLO__INIT;
     h.protocol_version = 1;
-    h.cursor = n->cursor;
+    h.cursor = n->shown;
     h.window = (uint32_t)n->window;
     f.kind_case = LIAISON__V1__FRAME__KIND_HELLO;
     f.hello = &h;
@@ -1101,17 +1122,22 @@ static size_t pump_outbox(node_t *n, size_t max)
         if (got < want)
             n->pub_more = 0;
         uint8_t *envs[256];
-        size_t lens[256], sent;
-        for (size_t i = 0; i < got; i++) {
-            envs[i] = out[i].data;
-            lens[i] = out[i].len;
+        size_t lens[256], sent, ready = 0;
+        /* Never an envelope whose outbox row is not durable yet: its group publishes it from
+         * memory once synced, after these (outbox order). */
+        while (ready < got && (!n->unsynced_from || out[ready].id < n->unsynced_from)) {
+            envs[ready] = out[ready].data;
+            lens[ready] = out[ready].len;
+            ready++;
         }
-        sent = publish_run(n, envs, lens, got);
+        if (ready < got)
+            n->pub_more = 0;
+        sent = publish_run(n, envs, lens, ready);
         if (sent > 0)
             n->pub_after = out[sent - 1].id;
         total += sent;
         lia_nstore_out_free(out, got);
-        if (sent < got) {
+        if (sent < ready) {
             n->pub_more = 1; /* transport full or not connected: retry from here */
             return total;
         }
@@ -1297,10 +1323,25 @@ static int fetch_readable(node_t *n, const struct conn *c, msg_fetch_fn fetch, c
     }
 }
 
+/* Drops the messages of groups not yet durable from the end of a fetch (in delivery order):
+ * nobody is shown what a crash could still take back. */
+static int only_durable(node_t *n, int rc, lia_nstore_msg *out, size_t *got)
+{
+    size_t k = *got;
+    if (rc != 0)
+        return rc;
+    while (k > 0 && out[k - 1].delivery_seq > n->shown)
+        k--;
+    lia_nstore_msgs_free(out + k, *got - k);
+    *got = k;
+    return 0;
+}
+
 static int fetch_inbox(node_t *n, const void *channel, uint64_t after, size_t max,
                        lia_nstore_msg *out, size_t *got)
 {
-    return lia_nstore_inbox_list(n->store, after, channel, max, out, got);
+    return only_durable(n, lia_nstore_inbox_list(n->store, after, channel, max, out, got), out,
+                        got);
 }
 
 /* The inbox (of one channel, if channel is not NULL) through fetch_readable. */
@@ -1448,7 +1489,7 @@ static void handle_status(node_t *n, struct conn *c)
         n->last_broker_ms && now_ms() - n->last_broker_ms <= n->heartbeat_timeout_ms;
     s.last_broker_frame_ms = n->last_broker_ms;
     s.outbox_pending = pending;
-    s.inbox_cursor = n->cursor;
+    s.inbox_cursor = n->shown;
     s.refused = n->refused;
     s.n_channels = k;
     s.channels = chans;
@@ -1712,6 +1753,7 @@ static int prepare_send(node_t *n, struct conn *c, const Liaison__V1__SendReques
 
     memset(s, 0, sizeof *s);
     s->from = c;
+    s->from_gen = c->gen;
     if (sr->channel[0]) {
         if (!lia_channel_valid(sr->channel) || sr->n_recipients) {
             reply_error(c->c, LIA_ERR_INVALID, "give either a channel or recipients");
@@ -2431,9 +2473,11 @@ static int take_delivery(node_t *n, const struct delivery *d)
     if ((rc = lia_nstore_inbox_add(n->store, &msg)) == 0 && (rc = save_rx(n, m)) == 0 &&
         (!n->hub || (rc = lia_hub_index(n->store, d->seq, msg.payload, msg.payload_len)) == 0)) {
         n->cursor = d->seq;
-        if (n->n_fresh < BURST) { /* the plaintext moves to the followers' queue */
-            n->fresh[n->n_fresh++] = msg;
+        if (n->n_fresh < sizeof n->fresh / sizeof n->fresh[0]) {
+            n->fresh[n->n_fresh++] = msg; /* the plaintext moves to the followers' queue */
             m->payload = NULL;
+        } else {
+            n->fresh_gap = 1;
         }
     }
     lia_opened_free(&m);
@@ -2441,17 +2485,18 @@ static int take_delivery(node_t *n, const struct delivery *d)
 }
 
 /*
- * After the commit: a follower that was caught up gets this group's messages from memory; one
- * that lags (or joined meanwhile) reads from the store. A follower that does not read fast
- * enough stops being fed from memory once FOLLOW_QUEUED_MAX bytes wait for it, and catches up
- * from the store as it reads: a slow reader costs store reads, never unbounded memory.
- * Returns 0, or an error to drop it.
+ * After a group is durable (inbox cursor cursor_before -> upto, n->shown == upto): a follower
+ * that was caught up gets the group's messages from memory; one that lags (or joined
+ * meanwhile) reads from the store. A follower that does not read fast enough stops being fed
+ * from memory once FOLLOW_QUEUED_MAX bytes wait for it, and catches up from the store as it
+ * reads: a slow reader costs store reads, never unbounded memory. Returns 0, or an error to
+ * drop it.
  */
-static int push_fresh(node_t *n, struct follower *f, uint64_t cursor_before)
+static int push_fresh(node_t *n, struct follower *f, uint64_t cursor_before, uint64_t upto)
 {
-    if (f->after < cursor_before)
+    if (f->after < cursor_before || n->fresh_gap)
         return feed_follower(n, f);
-    for (size_t i = 0; i < n->n_fresh; i++) {
+    for (size_t i = 0; i < n->n_fresh && n->fresh[i].delivery_seq <= upto; i++) {
         const lia_nstore_msg *m = &n->fresh[i];
         Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
         Liaison__V1__InboxMessage im;
@@ -2469,18 +2514,24 @@ static int push_fresh(node_t *n, struct follower *f, uint64_t cursor_before)
         f->after = m->delivery_seq;
     }
     /* Refused deliveries are not shown: the follower's position still moves past them. */
-    if (f->after < n->cursor)
-        f->after = n->cursor;
+    if (f->after < upto)
+        f->after = upto;
     return 0;
 }
 
-static void forget_fresh(node_t *n)
+/* Wipes and drops the kept messages up to delivery upto (the group just shown). */
+static void forget_fresh(node_t *n, uint64_t upto)
 {
-    for (size_t i = 0; i < n->n_fresh; i++) {
-        sodium_memzero(n->fresh[i].payload, n->fresh[i].payload_len);
-        free(n->fresh[i].payload);
+    size_t k = 0;
+    while (k < n->n_fresh && n->fresh[k].delivery_seq <= upto) {
+        sodium_memzero(n->fresh[k].payload, n->fresh[k].payload_len);
+        free(n->fresh[k].payload);
+        k++;
     }
-    n->n_fresh = 0;
+    memmove(n->fresh, n->fresh + k, (n->n_fresh - k) * sizeof n->fresh[0]);
+    n->n_fresh -= k;
+    if (n->n_fresh == 0)
+        n->fresh_gap = 0;
 }
 
 /* ---------------- hub: search and export ---------------- */
@@ -2569,7 +2620,7 @@ static int hub_query_of(node_t *n, struct conn *c, const Liaison__V1__SearchRequ
 static int fetch_hub(node_t *n, const void *q, uint64_t after, size_t max, lia_nstore_msg *out,
                      size_t *got)
 {
-    return lia_nstore_hub_search(n->store, q, after, max, out, got);
+    return only_durable(n, lia_nstore_hub_search(n->store, q, after, max, out, got), out, got);
 }
 
 /* Matches of q after `after` that c's officer may read, through fetch_readable. */
@@ -2707,8 +2758,7 @@ static void drop_conn(struct conn *c)
 }
 
 /* Reads requests from control connections; sends are queued, the rest answered now. */
-static void serve_control(node_t *n, const uint8_t *ready, struct pending_send *sends,
-                          size_t *n_sends, size_t max_sends)
+static void serve_control(node_t *n, struct pending_send *sends, size_t *n_sends, size_t max_sends)
 {
     for (;;) {
         lia_ctl_conn_t *cc = NULL;
@@ -2733,7 +2783,6 @@ static void serve_control(node_t *n, const uint8_t *ready, struct pending_send *
     }
     for (size_t i = 0; i < MAX_CONNS; i++) {
         struct conn *c = &n->conns[i];
-        (void)ready;
         while (c->c && *n_sends < max_sends) {
             uint8_t *data = NULL;
             size_t len = 0;
@@ -2905,17 +2954,114 @@ static int open_all(node_t *n)
     return 0;
 }
 
-int node_run(node_t *n)
+/*
+ * After a group's fsync: tells everyone what it changed, in the order the group made it: the
+ * operators whose channel changes it applied, the senders (and the broker: their envelopes,
+ * published from memory while nothing older waits in the outbox), the broker's deliveries
+ * (DeliverAck) and the followers. next_first is the first outbox id of a group committed after
+ * t and not yet durable (0 if none). Returns 1 if there is more to do without waiting.
+ */
+static int finish_turn(node_t *n, struct turn *t, uint64_t next_first)
 {
-    struct pending_send *sends = NULL;
-    struct delivery *dels = NULL;
     static uint8_t *fresh_env[BURST];
     static size_t fresh_len[BURST];
     static uint64_t fresh_id[BURST];
+    size_t n_fresh_env = 0;
+    int busy = 0;
+
+    n->shown = t->cursor;
+    n->unsynced_from = next_first;
+    answer_mpubs(n);
+    for (size_t i = 0; i < t->n_sends; i++) {
+        struct pending_send *s = &t->sends[i];
+        Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+        Liaison__V1__SendReply sr = LIAISON__V1__SEND_REPLY__INIT;
+        if (!s->env.data)
+            continue;
+        sr.message_id.data = s->message_id;
+        sr.message_id.len = LIA_MESSAGE_ID_BYTES;
+        sr.outbox_id = s->outbox_id;
+        r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_SEND;
+        r.send = &sr;
+        if (s->from->c && s->from->gen == s->from_gen)
+            (void)reply(s->from->c, &r);
+        fresh_env[n_fresh_env] = s->env.data;
+        fresh_len[n_fresh_env] = s->env.len;
+        fresh_id[n_fresh_env++] = s->outbox_id;
+    }
+    /* In outbox order: straight from memory while nothing older waits, otherwise
+     * pump_outbox takes them from the store after the older ones. */
+    if (n_fresh_env) {
+        size_t sent = n->pub_more ? 0 : publish_run(n, fresh_env, fresh_len, n_fresh_env);
+        if (sent > 0)
+            n->pub_after = fresh_id[sent - 1];
+        if (sent < n_fresh_env)
+            n->pub_more = 1;
+    }
+    for (size_t i = 0; i < t->n_sends; i++)
+        free_send(&t->sends[i]);
+    t->n_sends = 0;
+    /* After a send the transport's descriptor needs a drain before the next wait. */
+    if (t->need_resync) {
+        resync(n);
+        busy = 1;
+    } else if (n->pub_more && pump_outbox(n, n->window) > 0) {
+        busy = 1;
+    }
+    if (t->n_acked)
+        n->last_progress_ms = now_ms();
+    if (t->cursor > t->cursor_before || t->had_dels) {
+        Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
+        Liaison__V1__DeliverAck da = LIAISON__V1__DELIVER_ACK__INIT;
+        da.delivery_seq = t->cursor;
+        f.kind_case = LIAISON__V1__FRAME__KIND_DELIVER_ACK;
+        f.deliver_ack = &da;
+        (void)send_frame(n, &f);
+        for (size_t i = 0; i < MAX_CONNS; i++)
+            if (n->conns[i].c && n->conns[i].following &&
+                push_fresh(n, &n->conns[i].f, t->cursor_before, t->cursor) != 0)
+                drop_conn(&n->conns[i]);
+    }
+    forget_fresh(n, t->cursor);
+    for (size_t i = 0; i < MAX_CONNS; i++)
+        if (n->conns[i].c && lia_ctl_pending(n->conns[i].c) && lia_ctl_flush(n->conns[i].c) != 0 &&
+            lia_ctl_conn_fd(n->conns[i].c) < 0)
+            drop_conn(&n->conns[i]);
+    return busy;
+}
+
+/* Waits for the running sync (the store's failure stops the daemon: nothing that depends on
+ * the group left the process), then finishes the group it covers. */
+static int settle(node_t *n, struct turn **pending, uint64_t next_first)
+{
+    int busy;
+    if (!*pending)
+        return 0;
+    if (lia_nstore_sync_wait(n->store) != 0)
+        fatal(EX_IOERR, "%s: durable commit failed; stopping (nothing unsaved was acknowledged)",
+              n->store_path);
+    busy = finish_turn(n, *pending, next_first);
+    *pending = NULL;
+    return busy;
+}
+
+/*
+ * The loop, one turn at a time: read what the control clients and the broker sent, apply it
+ * in one group (membership changes, sealing the sends into the outbox, the broker's
+ * acknowledgements, the deliveries into the inbox), commit, and tell everyone once the group
+ * is durable. The fsync of one group runs on the store's thread while the next turn reads and
+ * applies its inputs (two struct turn alternate), so a node spends its 4 ms per sync working;
+ * nothing a group changed leaves the process before its sync returned (finish_turn).
+ */
+int node_run(node_t *n)
+{
+    struct turn turns[2], *pending = NULL;
+    struct delivery *dels = NULL;
     uint8_t(*acked)[LIA_MESSAGE_ID_BYTES] = NULL;
     struct sigaction sa;
-    int rc, status = EX_OK;
+    int rc, status = EX_OK, which = 0;
 
+    memset(turns, 0, sizeof turns);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
     sigemptyset(&sa.sa_mask);
@@ -2927,10 +3073,12 @@ int node_run(node_t *n)
     signal(SIGPIPE, SIG_IGN);
     if ((rc = open_all(n)) != 0)
         return lia_err_exit(rc);
-    sends = calloc(BURST, sizeof *sends);
+    n->shown = n->cursor;
+    turns[0].sends = calloc(BURST, sizeof *turns[0].sends);
+    turns[1].sends = calloc(BURST, sizeof *turns[1].sends);
     dels = calloc(BURST, sizeof *dels);
     acked = calloc(ACKED_MAX, sizeof *acked);
-    if (!sends || !dels || !acked)
+    if (!turns[0].sends || !turns[1].sends || !dels || !acked)
         return EX_OSERR;
     log_notice("node %s: broker %s, cursor %llu", n->me, n->broker_ep,
                (unsigned long long)n->cursor);
@@ -2939,14 +3087,15 @@ int node_run(node_t *n)
     int busy = 1;
 
     while (!stop_requested) {
-        struct pollfd pfd[2 + MAX_CONNS];
-        uint8_t ready[1 + MAX_CONNS];
-        size_t nfds = 0, n_sends = 0, n_dels = 0, n_acked = 0;
-        int group = 0, need_resync = 0;
+        struct pollfd pfd[3 + MAX_CONNS];
+        struct turn *t = &turns[which];
+        size_t nfds = 0, n_dels = 0, sync_ix = 0;
+        int group = 0;
         uint64_t now;
 
         if (reload_requested) {
             reload_requested = 0;
+            busy |= settle(n, &pending, 0);
             node_reload(n);
         }
 
@@ -2959,11 +3108,16 @@ int node_run(node_t *n)
                 pfd[nfds++] = (struct pollfd){
                     lia_ctl_conn_fd(n->conns[i].c),
                     (short)(POLLIN | (lia_ctl_pending(n->conns[i].c) ? POLLOUT : 0)), 0};
+        if (pending) {
+            sync_ix = nfds;
+            pfd[nfds++] = (struct pollfd){lia_nstore_sync_fd(n->store), POLLIN, 0};
+        }
         if (poll(pfd, nfds, busy ? 0 : (int)n->heartbeat_ms) < 0 && errno != EINTR)
             log_warn_errno("poll");
-        for (size_t i = 1; i < nfds && i <= MAX_CONNS + 1; i++)
-            ready[i - 1] = (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
         busy = 0;
+        /* The last group is durable: tell everyone before reading more. */
+        if (pending && (pfd[sync_ix].revents & (POLLIN | POLLHUP | POLLERR)))
+            busy |= settle(n, &pending, 0);
         /* Queued replies go out as the clients read them; lagging followers catch up. */
         for (size_t i = 0; i < MAX_CONNS; i++) {
             struct conn *cc = &n->conns[i];
@@ -2973,14 +3127,17 @@ int node_run(node_t *n)
                 drop_conn(cc);
                 continue;
             }
-            if (cc->following && cc->f.after < n->cursor && feed_follower(n, &cc->f) != 0)
+            if (cc->following && cc->f.after < n->shown && feed_follower(n, &cc->f) != 0)
                 drop_conn(cc);
             if (cc->c && cc->x.active && feed_export(n, cc) != 0)
                 drop_conn(cc);
         }
-        serve_control(n, ready, sends, &n_sends, BURST);
+        t->n_sends = t->n_acked = 0;
+        t->had_dels = t->need_resync = 0;
+        t->outbox_first = 0;
+        serve_control(n, t->sends, &t->n_sends, BURST);
         /* Broker frames: drain what is there. */
-        while (n_dels + DELIVER_BATCH_MAX <= BURST && n_acked + 1024 <= ACKED_MAX &&
+        while (n_dels + DELIVER_BATCH_MAX <= BURST && t->n_acked + 1024 <= ACKED_MAX &&
                n->n_mc + 1024 <= MC_MAX) {
             uint8_t *data = NULL;
             size_t len = 0;
@@ -3010,9 +3167,9 @@ int node_run(node_t *n)
                 (void)take_crl(n, f->revocation->crl.data, f->revocation->crl.len, "the broker", 0);
                 break;
             case LIAISON__V1__FRAME__KIND_PUBLISH_ACK:
-                for (size_t i = 0; i < f->publish_ack->n_message_ids && n_acked < ACKED_MAX; i++)
+                for (size_t i = 0; i < f->publish_ack->n_message_ids && t->n_acked < ACKED_MAX; i++)
                     if (f->publish_ack->message_ids[i].len == LIA_MESSAGE_ID_BYTES)
-                        memcpy(acked[n_acked++], f->publish_ack->message_ids[i].data,
+                        memcpy(acked[t->n_acked++], f->publish_ack->message_ids[i].data,
                                LIA_MESSAGE_ID_BYTES);
                 break;
             case LIAISON__V1__FRAME__KIND_DELIVER:
@@ -3062,7 +3219,7 @@ int node_run(node_t *n)
                             code == LIAISON__V1__ERROR_CODE__ERROR_CODE_OVERLOADED ||
                             code == LIAISON__V1__ERROR_CODE__ERROR_CODE_OUT_OF_ORDER;
                 if (retry)
-                    need_resync = 1; /* something was not stored: again, in order */
+                    t->need_resync = 1; /* something was not stored: again, in order */
                 if (code == LIAISON__V1__ERROR_CODE__ERROR_CODE_OUT_OF_ORDER)
                     log_debug("broker: %s", f->error->reason);
                 else
@@ -3071,7 +3228,7 @@ int node_run(node_t *n)
                              retry ? "; will retry" : "");
                 if (f->error->message_id.len == LIA_MESSAGE_ID_BYTES && !retry) {
                     /* Refused for good: stop resending it. The log keeps the reason. */
-                    memcpy(acked[n_acked++], f->error->message_id.data, LIA_MESSAGE_ID_BYTES);
+                    memcpy(acked[t->n_acked++], f->error->message_id.data, LIA_MESSAGE_ID_BYTES);
                 }
                 break;
             }
@@ -3080,103 +3237,75 @@ int node_run(node_t *n)
             }
             liaison__v1__frame__free_unpacked(f, NULL);
         }
-        if (n_dels + DELIVER_BATCH_MAX > BURST || n_acked + 1024 > ACKED_MAX || n_sends == BURST ||
-            n->n_mc + 1024 > MC_MAX)
+        if (n_dels + DELIVER_BATCH_MAX > BURST || t->n_acked + 1024 > ACKED_MAX ||
+            t->n_sends == BURST || n->n_mc + 1024 > MC_MAX)
             busy = 1; /* stopped for room, not because the queue was empty */
-        if (n_sends || n_acked || n_dels || n->n_mc) {
+        if (t->n_sends || t->n_acked || n_dels || n->n_mc) {
             busy = 1;
+            group = 1;
+        } else if (t->need_resync) {
+            busy = 1;
+            busy |= settle(n, &pending, 0);
+            resync(n);
+        }
+        if (group) {
+            /* Membership changes answer their operators (answer_mpubs) when the group that
+             * applies them is durable: one such group at a time, so they wait for the other. */
+            int alone = n->n_mc > 0;
+            if (alone)
+                busy |= settle(n, &pending, 0);
             if (lia_nstore_begin(n->store) != 0)
                 fatal(EX_IOERR, "%s: cannot start a transaction", n->store_path);
-            group = 1;
-        }
-        /* Membership first: sends of this turn are sealed for the members of now, and the
-         * deliveries that follow a change in the broker's order are opened after it. */
-        if (n->n_mc && (rc = take_memberships(n)) != 0)
-            fatal(EX_IOERR, "%s: %s", n->store_path, lia_strerror(rc));
-        if (n_sends && (rc = seal_pending(n, sends, n_sends)) != 0)
-            fatal(EX_SOFTWARE, "sealing failed: %s", lia_strerror(rc));
-        for (size_t i = 0; i < n_acked; i++)
-            if ((rc = lia_nstore_outbox_ack(n->store, acked[i])) != 0 && rc != LIA_ERR_NOT_FOUND)
+            /* Membership first: sends of this turn are sealed for the members of now, and
+             * the deliveries that follow a change in the broker's order are opened after
+             * it. */
+            if (n->n_mc && (rc = take_memberships(n)) != 0)
                 fatal(EX_IOERR, "%s: %s", n->store_path, lia_strerror(rc));
-        uint64_t cursor_before = n->cursor;
-        for (size_t i = 0; i < n_dels; i++)
-            if ((rc = take_delivery(n, &dels[i])) != 0)
-                fatal(EX_IOERR, "%s: %s", n->store_path, lia_strerror(rc));
-        if (group && (flush_rx(n) != 0 || lia_nstore_commit(n->store) != 0))
-            fatal(EX_IOERR,
-                  "%s: durable commit failed; stopping (nothing unsaved was "
-                  "acknowledged)",
-                  n->store_path);
-        /* Durable: now tell everyone. */
-        answer_mpubs(n);
-        size_t n_fresh_env = 0;
-        for (size_t i = 0; i < n_sends; i++) {
-            Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
-            Liaison__V1__SendReply sr = LIAISON__V1__SEND_REPLY__INIT;
-            if (!sends[i].env.data)
-                continue;
-            sr.message_id.data = sends[i].message_id;
-            sr.message_id.len = LIA_MESSAGE_ID_BYTES;
-            sr.outbox_id = sends[i].outbox_id;
-            r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_SEND;
-            r.send = &sr;
-            if (sends[i].from->c)
-                (void)reply(sends[i].from->c, &r);
-            fresh_env[n_fresh_env] = sends[i].env.data;
-            fresh_len[n_fresh_env] = sends[i].env.len;
-            fresh_id[n_fresh_env++] = sends[i].outbox_id;
+            if (t->n_sends && (rc = seal_pending(n, t->sends, t->n_sends)) != 0)
+                fatal(EX_SOFTWARE, "sealing failed: %s", lia_strerror(rc));
+            for (size_t i = 0; i < t->n_sends; i++)
+                if (t->sends[i].env.data && !t->outbox_first)
+                    t->outbox_first = t->sends[i].outbox_id;
+            for (size_t i = 0; i < t->n_acked; i++)
+                if ((rc = lia_nstore_outbox_ack(n->store, acked[i])) != 0 &&
+                    rc != LIA_ERR_NOT_FOUND)
+                    fatal(EX_IOERR, "%s: %s", n->store_path, lia_strerror(rc));
+            t->cursor_before = n->cursor;
+            t->had_dels = n_dels > 0;
+            for (size_t i = 0; i < n_dels; i++)
+                if ((rc = take_delivery(n, &dels[i])) != 0)
+                    fatal(EX_IOERR, "%s: %s", n->store_path, lia_strerror(rc));
+            t->cursor = n->cursor;
+            for (size_t i = 0; i < n_dels; i++)
+                free(dels[i].env);
+            if (flush_rx(n) != 0 || lia_nstore_commit_unsynced(n->store) != 0)
+                fatal(EX_IOERR,
+                      "%s: durable commit failed; stopping (nothing unsaved was "
+                      "acknowledged)",
+                      n->store_path);
+            if (!n->unsynced_from)
+                n->unsynced_from = t->outbox_first;
+            /* This group's fsync can start once the one before it returned. */
+            busy |= settle(n, &pending, t->outbox_first);
+            if (lia_nstore_sync_start(n->store) != 0)
+                fatal(EX_IOERR, "%s: cannot sync; stopping", n->store_path);
+            pending = t;
+            which ^= 1;
+            if (alone)
+                busy |= settle(n, &pending, 0);
         }
-        /* In outbox order: straight from memory while nothing older waits, otherwise
-         * pump_outbox takes them from the store after the older ones. */
-        if (n_fresh_env) {
-            size_t sent = n->pub_more ? 0 : publish_run(n, fresh_env, fresh_len, n_fresh_env);
-            if (sent > 0)
-                n->pub_after = fresh_id[sent - 1];
-            if (sent < n_fresh_env)
-                n->pub_more = 1;
-        }
-        for (size_t i = 0; i < n_sends; i++)
-            free_send(&sends[i]);
-        /* After a send the transport's descriptor needs a drain before the next wait. */
-        if (need_resync) {
-            resync(n);
-            busy = 1;
-        } else if (n->pub_more && pump_outbox(n, n->window) > 0) {
-            busy = 1;
-        }
-        if (n_acked)
-            n->last_progress_ms = now_ms();
-        if (n->cursor > cursor_before || n_dels) {
-            Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
-            Liaison__V1__DeliverAck da = LIAISON__V1__DELIVER_ACK__INIT;
-            da.delivery_seq = n->cursor;
-            f.kind_case = LIAISON__V1__FRAME__KIND_DELIVER_ACK;
-            f.deliver_ack = &da;
-            (void)send_frame(n, &f);
-            for (size_t i = 0; i < MAX_CONNS; i++)
-                if (n->conns[i].c && n->conns[i].following &&
-                    push_fresh(n, &n->conns[i].f, cursor_before) != 0)
-                    drop_conn(&n->conns[i]);
-        }
-        forget_fresh(n);
-        for (size_t i = 0; i < MAX_CONNS; i++)
-            if (n->conns[i].c && lia_ctl_pending(n->conns[i].c) &&
-                lia_ctl_flush(n->conns[i].c) != 0 && lia_ctl_conn_fd(n->conns[i].c) < 0)
-                drop_conn(&n->conns[i]);
         /* An export with nothing queued can go on at once: do not wait in poll. */
         for (size_t i = 0; i < MAX_CONNS; i++)
             if (n->conns[i].c && n->conns[i].x.active && !lia_ctl_pending(n->conns[i].c))
                 busy = 1;
-        for (size_t i = 0; i < n_dels; i++)
-            free(dels[i].env);
         now = now_ms();
         if (now - n->last_heartbeat_ms >= n->heartbeat_ms) {
-            uint64_t pending = 0;
+            uint64_t pending_out = 0;
             n->last_heartbeat_ms = now;
             busy = 1;
             send_heartbeat(n);
             expire_mpubs(n, now);
-            if (lia_nstore_outbox_count(n->store, &pending) == 0 && pending > 0 &&
+            if (lia_nstore_outbox_count(n->store, &pending_out) == 0 && pending_out > 0 &&
                 now - n->last_progress_ms >= n->resend_ms) {
                 /* No acknowledgement for a while: the broker may have lost what it had not
                  * stored (a crash); resend everything unacknowledged, in order. */
@@ -3185,8 +3314,11 @@ int node_run(node_t *n)
             }
         }
     }
+    /* Drain: the last group's sync, and its replies and acknowledgements. */
+    (void)settle(n, &pending, 0);
     log_notice("stopping: everything accepted was committed");
-    free(sends);
+    for (int k = 0; k < 2; k++)
+        free(turns[k].sends);
     free(dels);
     free(acked);
     return status;

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <signal.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1230,6 +1231,64 @@ static void nstore_full_child(const char *path, lia_symkey_t *key)
 
 /* A group that fails to commit leaves the outbox as the last commit left it: the batch it built
  * is not there and the acknowledgement it made is not either. */
+/*
+ * Deferred durability: a group committed without its sync is visible to the handle at once;
+ * the sync runs on the store's thread, says so on its descriptor, one at a time; a store closed
+ * while one runs waits for it; everything is there after a reopen.
+ */
+static void test_nstore_deferred_sync(void **state)
+{
+    const char *path = store_path("nstore-defer");
+    uint8_t id[LIA_MESSAGE_ID_BYTES], e[ENV_LEN];
+    lia_symkey_t *key = new_key();
+    lia_nstore_t *s;
+    uint64_t count;
+    struct pollfd pfd;
+    (void)state;
+
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_true(lia_nstore_sync_fd(s) >= 0);
+    assert_false(lia_nstore_sync_running(s));
+    assert_int_equal(lia_nstore_sync_wait(s), LIA_ERR_INVALID); /* none started */
+    assert_int_equal(lia_nstore_begin(s), 0);
+    for (uint64_t i = 1; i <= 2; i++) {
+        mid(i, id);
+        env_of(i, e);
+        assert_int_equal(lia_nstore_outbox_add(s, id, e, ENV_LEN, NULL), 0);
+    }
+    assert_int_equal(lia_nstore_commit_unsynced(s), 0);
+    assert_int_equal(lia_nstore_outbox_count(s, &count), 0);
+    assert_int_equal(count, 2);
+    assert_int_equal(lia_nstore_sync_start(s), 0);
+    assert_true(lia_nstore_sync_running(s));
+    assert_int_equal(lia_nstore_sync_start(s), LIA_ERR_INVALID); /* one at a time */
+    /* The next group may be prepared while the sync runs. */
+    assert_int_equal(lia_nstore_begin(s), 0);
+    mid(3, id);
+    env_of(3, e);
+    assert_int_equal(lia_nstore_outbox_add(s, id, e, ENV_LEN, NULL), 0);
+    assert_int_equal(lia_nstore_commit_unsynced(s), 0);
+    pfd = (struct pollfd){lia_nstore_sync_fd(s), POLLIN, 0};
+    assert_int_equal(poll(&pfd, 1, 10000), 1);
+    assert_int_equal(lia_nstore_sync_wait(s), 0);
+    assert_false(lia_nstore_sync_running(s));
+    assert_int_equal(lia_nstore_sync_start(s), 0);
+    lia_nstore_close(&s); /* waits for the running sync */
+    assert_null(s);
+
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_outbox_count(s, &count), 0);
+    assert_int_equal(count, 3);
+    /* lia_nstore_commit is durable on its own, with no sync to wait for. */
+    assert_int_equal(lia_nstore_begin(s), 0);
+    mid(4, id);
+    assert_int_equal(lia_nstore_outbox_add(s, id, e, ENV_LEN, NULL), 0);
+    assert_int_equal(lia_nstore_commit(s), 0);
+    assert_false(lia_nstore_sync_running(s));
+    lia_nstore_close(&s);
+    lia_symkey_destroy(&key);
+}
+
 static void test_nstore_failed_group(void **state)
 {
     const char *path = store_path("nstore-full");
@@ -1640,6 +1699,7 @@ int main(void)
         cmocka_unit_test(test_nstore_outbox),
         cmocka_unit_test(test_nstore_outbox_batches),
         cmocka_unit_test(test_nstore_migrate_v1),
+        cmocka_unit_test(test_nstore_deferred_sync),
         cmocka_unit_test(test_nstore_failed_group),
         cmocka_unit_test(test_nstore_inbox),
         cmocka_unit_test(test_nstore_inbox_tamper),
