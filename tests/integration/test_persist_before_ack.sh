@@ -5,8 +5,9 @@
 # and the receiver gets nothing; once the fsync goes through, both happen. The same for a
 # receiving node: while its inbox commit cannot be made durable, it acknowledges nothing to the
 # broker and shows nothing to its follower; and for a sending node: while its outbox commit is
-# held, the operator is not told "accepted" and nothing is published. (Today a node's loop waits
-# in the fsync; those halves guard any change that overlaps the fsync with other work.)
+# held, the operator is not told "accepted" and nothing is published. A node goes on working
+# while its fsync runs (the next group is read, applied and committed meanwhile), so each node
+# half sends a second batch during the hold: neither batch may show before its own sync.
 source "$(dirname "$0")/lib.sh"
 
 SHIM="$B/tests/libsyncgate.so"
@@ -57,7 +58,7 @@ check "once the fsync completes, the broker acknowledges everything" \
 check "and de-ncp receives all $N" wait_until 30 cursor_at_least de-ncp "$N"
 
 # ---- the receiving node's commit is held ----
-"$LOAD" recv --socket "$(sock de-ncp)" --channel "$CH" --count "$N" --start "$N" --after "$N" \
+"$LOAD" recv --socket "$(sock de-ncp)" --channel "$CH" --count $((2 * N)) --start "$N" --after "$N" \
   --timeout-ms 60000 >"$NET/recv.json" &
 recv_pid=$!
 touch "$NET/armed-node"
@@ -65,21 +66,29 @@ touch "$NET/armed-node"
 check "fr-ncp accepted $N more" grep -q "\"accepted\":$N," "$NET/send2.json"
 check "the broker acknowledged them (its log is not held now)" wait_until 30 outbox_drained fr-ncp
 check "de-ncp is inside the fsync of its inbox commit" wait_until 20 stamp "$NET/blocked-node"
-check "its follower has been shown none of them yet" kill -0 "$recv_pid"
+"$LOAD" send --socket "$(sock fr-ncp)" --channel "$CH" --count "$N" --start $((2 * N)) >"$NET/send2b.json"
+check "a second batch, sent meanwhile, is stored by the broker and delivered" \
+  wait_until 30 outbox_drained fr-ncp
+check "its follower has been shown none of the $((2 * N)) yet" kill -0 "$recv_pid"
 touch "$NET/gate-node"
-check "once durable, the follower gets all $N once, in order" wait "$recv_pid"
-check "and de-ncp's cursor reaches $((2 * N))" wait_until 30 cursor_at_least de-ncp $((2 * N))
+check "once durable, the follower gets all $((2 * N)) once, in order" wait "$recv_pid"
+check "and de-ncp's cursor reaches $((3 * N))" wait_until 30 cursor_at_least de-ncp $((3 * N))
 
 # ---- the sending node's commit is held ----
 touch "$NET/armed-sender"
-"$LOAD" send --socket "$(sock fr-ncp)" --channel "$CH" --count "$N" --start $((2 * N)) \
+"$LOAD" send --socket "$(sock fr-ncp)" --channel "$CH" --count "$N" --start $((3 * N)) \
   >"$NET/send3.json" &
 send_pid=$!
 check "fr-ncp is inside the fsync of its outbox commit" wait_until 20 stamp "$NET/blocked-sender"
-check "the operator has not been told 'accepted' yet" kill -0 "$send_pid"
+"$LOAD" send --socket "$(sock fr-ncp)" --channel "$CH" --count "$N" --start $((4 * N)) \
+  >"$NET/send3b.json" &
+send2_pid=$!
+check "the operators have not been told 'accepted' yet" kill -0 "$send_pid"
+check "(neither of them)" kill -0 "$send2_pid"
 check "and nothing was published: de-ncp got none of them" \
-  test "$(node_status de-ncp "inbox cursor")" = $((2 * N))
+  test "$(node_status de-ncp "inbox cursor")" = $((3 * N))
 touch "$NET/gate-sender"
 check "once durable, all $N are accepted" wait "$send_pid"
-check "and delivered" wait_until 30 cursor_at_least de-ncp $((3 * N))
+check "and the second $N" wait "$send2_pid"
+check "and delivered" wait_until 30 cursor_at_least de-ncp $((5 * N))
 finish
