@@ -66,6 +66,8 @@
 #define DELIVER_BATCH_MAX   64
 #define ACKED_MAX           (BURST * 4)
 #define FOLLOW_QUEUED_MAX   (1u << 20)  /* bytes queued to a follower before feeding pauses */
+#define RECENT_MAX          4096        /* latest messages kept for followers (struct recent) */
+#define RECENT_BYTES        (4u << 20)  /* ...and their payload bytes at most */
 #define CRL_CHUNK           (60u << 10) /* revocation list bytes per store state value */
 #define MC_MAX              4096        /* membership changes taken from the broker in one turn */
 #define MPUB_MAX            16          /* membership changes awaiting the broker at once */
@@ -230,11 +232,13 @@ struct node {
         uint64_t seq;
     } rs[BURST];
     size_t n_rs;
-    /* Messages stored in the open group and the one syncing, kept for the followers until
-     * they are durable. fresh_gap: one was not kept (followers read from the store). */
-    lia_nstore_msg fresh[2 * BURST];
-    size_t n_fresh;
-    int fresh_gap;
+    /* The latest messages stored, in delivery order, for the followers: every message stored
+     * after delivery recent_from (refusals aside) is here, those of the open group and of the
+     * group syncing included. A ring of at most RECENT_MAX messages and RECENT_BYTES of
+     * payload, trimmed after each group to what some follower has still to be shown. */
+    lia_nstore_msg recent[RECENT_MAX];
+    size_t recent_head, n_recent, recent_bytes;
+    uint64_t recent_from;
 };
 
 static volatile sig_atomic_t stop_requested, reload_requested;
@@ -485,6 +489,8 @@ static void free_tx(void *p)
     free(t);
 }
 
+static void recent_clear(node_t *n);
+
 void node_destroy(node_t **p)
 {
     node_t *n;
@@ -496,6 +502,7 @@ void node_destroy(node_t **p)
     lia_ctl_server_destroy(&n->ctl);
     lia_client_destroy(&n->client);
     lia_opener_destroy(&n->opener);
+    recent_clear(n);
     lia_nstore_close(&n->store);
     lia_symkey_destroy(&n->storage_key);
     lia_map_destroy(&n->tx);
@@ -1353,8 +1360,104 @@ static int list_readable(node_t *n, const struct conn *c, uint64_t after, const 
                           after, max, out, got, scanned, more);
 }
 
-/* Sends a follower every stored message after its position that its officer may read; 0, or
- * an error to drop it. */
+/* ---------------- followers ---------------- */
+
+static lia_nstore_msg *recent_at(node_t *n, size_t i)
+{
+    return &n->recent[(n->recent_head + i) % RECENT_MAX];
+}
+
+/* Wipes and drops the oldest kept message; from then on a follower before it reads the store. */
+static void recent_drop_oldest(node_t *n)
+{
+    lia_nstore_msg *m = recent_at(n, 0);
+    n->recent_from = m->delivery_seq;
+    n->recent_bytes -= m->payload_len;
+    sodium_memzero(m->payload, m->payload_len);
+    free(m->payload);
+    memset(m, 0, sizeof *m);
+    n->recent_head = (n->recent_head + 1) % RECENT_MAX;
+    n->n_recent--;
+}
+
+/* Keeps a message just stored (its payload moves here), making room within the limits. */
+static void recent_add(node_t *n, const lia_nstore_msg *m)
+{
+    while (n->n_recent > 0 &&
+           (n->n_recent == RECENT_MAX || n->recent_bytes + m->payload_len > RECENT_BYTES))
+        recent_drop_oldest(n);
+    *recent_at(n, n->n_recent++) = *m;
+    n->recent_bytes += m->payload_len;
+}
+
+/* Drops the messages that every follower has been shown (all of them when nobody follows),
+ * up to the durable cursor: plaintext stays in memory only while someone still needs it. */
+static void recent_trim(node_t *n)
+{
+    uint64_t low = n->shown;
+    for (size_t i = 0; i < MAX_CONNS; i++)
+        if (n->conns[i].c && n->conns[i].following && n->conns[i].f.after < low)
+            low = n->conns[i].f.after;
+    while (n->n_recent > 0 && recent_at(n, 0)->delivery_seq <= low)
+        recent_drop_oldest(n);
+    if (n->recent_from < low)
+        n->recent_from = low;
+}
+
+static void recent_clear(node_t *n)
+{
+    while (n->n_recent > 0)
+        recent_drop_oldest(n);
+}
+
+/*
+ * Feeds a follower from the kept messages; its position is within them (f->after >=
+ * recent_from). Up to the durable cursor, in order, those its officer may read, until
+ * FOLLOW_QUEUED_MAX bytes wait for it. Returns 0, or an error to drop it.
+ */
+static int feed_recent(node_t *n, struct follower *f)
+{
+    size_t lo = 0, hi = n->n_recent;
+
+    while (lo < hi) { /* the first kept message after f->after */
+        size_t mid = lo + (hi - lo) / 2;
+        if (recent_at(n, mid)->delivery_seq <= f->after)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < n->n_recent; i++) {
+        const lia_nstore_msg *m = recent_at(n, i);
+        Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
+        Liaison__V1__InboxMessage im;
+        int rc;
+        if (m->delivery_seq > n->shown)
+            break;
+        if (lia_ctl_pending(f->conn) > FOLLOW_QUEUED_MAX)
+            return 0; /* f->after stays at the last message queued */
+        if ((f->channel[0] && strcmp(f->channel, m->channel) != 0) ||
+            !officer_may_read(n, f->owner, m->channel))
+            continue;
+        msg_to_proto(m, &im);
+        r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_MESSAGE;
+        r.message = &im;
+        if ((rc = reply(f->conn, &r)) != 0)
+            return rc;
+        f->after = m->delivery_seq;
+    }
+    /* Everything up to the durable cursor was looked at (refusals are never shown). */
+    if (f->after < n->shown)
+        f->after = n->shown;
+    return 0;
+}
+
+/*
+ * Sends a follower every durable message after its position that its officer may read, as
+ * far as it reads: from memory while its position is within the kept messages, otherwise from
+ * the store until it gets there. A follower that reads slowly is fed as it reads (at most
+ * FOLLOW_QUEUED_MAX bytes wait for it): it costs store reads, never unbounded memory.
+ * Returns 0, or an error to drop it.
+ */
 static int feed_follower(node_t *n, struct follower *f)
 {
     lia_nstore_msg msgs[FOLLOW_BATCH];
@@ -1362,8 +1465,7 @@ static int feed_follower(node_t *n, struct follower *f)
     uint64_t scanned;
     int rc, more;
 
-    do {
-        /* A follower that reads slowly is fed as it reads, not all at once. */
+    while (f->after < n->recent_from) {
         if (lia_ctl_pending(f->conn) > FOLLOW_QUEUED_MAX)
             return 0;
         if ((rc = list_readable(n, f->owner, f->after, f->channel[0] ? f->channel : NULL,
@@ -1383,8 +1485,14 @@ static int feed_follower(node_t *n, struct follower *f)
         }
         lia_nstore_msgs_free(msgs, got);
         f->after = scanned; /* past what this officer may not see, too */
-    } while (more);
-    return 0;
+        if (!more) {
+            /* Nothing further that it may read up to the durable cursor. */
+            if (f->after < n->shown)
+                f->after = n->shown;
+            break;
+        }
+    }
+    return f->after < n->shown ? feed_recent(n, f) : 0;
 }
 
 static void handle_list(node_t *n, struct conn *c, const Liaison__V1__ListRequest *lr)
@@ -2473,65 +2581,11 @@ static int take_delivery(node_t *n, const struct delivery *d)
     if ((rc = lia_nstore_inbox_add(n->store, &msg)) == 0 && (rc = save_rx(n, m)) == 0 &&
         (!n->hub || (rc = lia_hub_index(n->store, d->seq, msg.payload, msg.payload_len)) == 0)) {
         n->cursor = d->seq;
-        if (n->n_fresh < sizeof n->fresh / sizeof n->fresh[0]) {
-            n->fresh[n->n_fresh++] = msg; /* the plaintext moves to the followers' queue */
-            m->payload = NULL;
-        } else {
-            n->fresh_gap = 1;
-        }
+        recent_add(n, &msg); /* the plaintext moves to the followers' ring */
+        m->payload = NULL;
     }
     lia_opened_free(&m);
     return rc;
-}
-
-/*
- * After a group is durable (inbox cursor cursor_before -> upto, n->shown == upto): a follower
- * that was caught up gets the group's messages from memory; one that lags (or joined
- * meanwhile) reads from the store. A follower that does not read fast enough stops being fed
- * from memory once FOLLOW_QUEUED_MAX bytes wait for it, and catches up from the store as it
- * reads: a slow reader costs store reads, never unbounded memory. Returns 0, or an error to
- * drop it.
- */
-static int push_fresh(node_t *n, struct follower *f, uint64_t cursor_before, uint64_t upto)
-{
-    if (f->after < cursor_before || n->fresh_gap)
-        return feed_follower(n, f);
-    for (size_t i = 0; i < n->n_fresh && n->fresh[i].delivery_seq <= upto; i++) {
-        const lia_nstore_msg *m = &n->fresh[i];
-        Liaison__V1__ControlReply r = LIAISON__V1__CONTROL_REPLY__INIT;
-        Liaison__V1__InboxMessage im;
-        int rc;
-        if (lia_ctl_pending(f->conn) > FOLLOW_QUEUED_MAX)
-            return 0; /* f->after stays at the last message queued */
-        if (m->delivery_seq <= f->after || (f->channel[0] && strcmp(f->channel, m->channel) != 0) ||
-            !officer_may_read(n, f->owner, m->channel))
-            continue;
-        msg_to_proto(m, &im);
-        r.kind_case = LIAISON__V1__CONTROL_REPLY__KIND_MESSAGE;
-        r.message = &im;
-        if ((rc = reply(f->conn, &r)) != 0)
-            return rc;
-        f->after = m->delivery_seq;
-    }
-    /* Refused deliveries are not shown: the follower's position still moves past them. */
-    if (f->after < upto)
-        f->after = upto;
-    return 0;
-}
-
-/* Wipes and drops the kept messages up to delivery upto (the group just shown). */
-static void forget_fresh(node_t *n, uint64_t upto)
-{
-    size_t k = 0;
-    while (k < n->n_fresh && n->fresh[k].delivery_seq <= upto) {
-        sodium_memzero(n->fresh[k].payload, n->fresh[k].payload_len);
-        free(n->fresh[k].payload);
-        k++;
-    }
-    memmove(n->fresh, n->fresh + k, (n->n_fresh - k) * sizeof n->fresh[0]);
-    n->n_fresh -= k;
-    if (n->n_fresh == 0)
-        n->fresh_gap = 0;
 }
 
 /* ---------------- hub: search and export ---------------- */
@@ -3018,11 +3072,10 @@ static int finish_turn(node_t *n, struct turn *t, uint64_t next_first)
         f.deliver_ack = &da;
         (void)send_frame(n, &f);
         for (size_t i = 0; i < MAX_CONNS; i++)
-            if (n->conns[i].c && n->conns[i].following &&
-                push_fresh(n, &n->conns[i].f, t->cursor_before, t->cursor) != 0)
+            if (n->conns[i].c && n->conns[i].following && feed_follower(n, &n->conns[i].f) != 0)
                 drop_conn(&n->conns[i]);
+        recent_trim(n);
     }
-    forget_fresh(n, t->cursor);
     for (size_t i = 0; i < MAX_CONNS; i++)
         if (n->conns[i].c && lia_ctl_pending(n->conns[i].c) && lia_ctl_flush(n->conns[i].c) != 0 &&
             lia_ctl_conn_fd(n->conns[i].c) < 0)
@@ -3073,7 +3126,7 @@ int node_run(node_t *n)
     signal(SIGPIPE, SIG_IGN);
     if ((rc = open_all(n)) != 0)
         return lia_err_exit(rc);
-    n->shown = n->cursor;
+    n->shown = n->recent_from = n->cursor;
     turns[0].sends = calloc(BURST, sizeof *turns[0].sends);
     turns[1].sends = calloc(BURST, sizeof *turns[1].sends);
     dels = calloc(BURST, sizeof *dels);
