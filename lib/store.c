@@ -7,7 +7,7 @@
  * existing file that group or others may access, and takes an exclusive flock(2) on it for the
  * life of the handle: one process owns a store, which is what lets the broker cache per-node
  * heads in memory. The connection runs in WAL mode with synchronous=FULL (a COMMIT fsyncs the
- * WAL), foreign keys on, the defensive configuration, and a schema identified by PRAGMA
+ * WAL; a node store switches to deferred syncs once open, see struct wsync), foreign keys on, the defensive configuration, and a schema identified by PRAGMA
  * application_id (broker or node) and PRAGMA user_version (LIA_ERR_VERSION for any other).
  * Statement journals and temporary tables stay in memory (temp_store=MEMORY): SQLite would
  * otherwise spill a large UPDATE's page images to unlinked files in /var/tmp, which costs a
