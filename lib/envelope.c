@@ -216,9 +216,23 @@ struct sealing {
     size_t ct_len;
 };
 
-/* Builds, packs and encrypts one item; fills s. */
+/* 1 if a and b name the same destination (their digests are equal). */
+static int same_dest(const lia_dest *a, const lia_dest *b)
+{
+    if (a->channel || b->channel)
+        return a->channel && b->channel && strcmp(a->channel, b->channel) == 0;
+    if (a->n_recipients != b->n_recipients)
+        return 0;
+    for (size_t i = 0; i < a->n_recipients; i++)
+        if (strcmp(a->recipients[i], b->recipients[i]) != 0)
+            return 0;
+    return 1;
+}
+
+/* Builds, packs and encrypts one item whose destination digest is digest; fills s. */
 static int seal_one(const lia_identity_t *sender, const char *sender_id,
                     const uint8_t sender_key_id[LIA_KEY_ID_BYTES], const lia_seal_item *it,
+                    const uint8_t digest[LIA_DEST_DIGEST_BYTES],
                     const uint8_t seed[crypto_stream_chacha20_KEYBYTES], uint64_t index,
                     struct sealing *s)
 {
@@ -228,14 +242,12 @@ static int seal_one(const lia_identity_t *sender, const char *sender_id,
     Liaison__V1__KeyGrant grant = LIAISON__V1__KEY_GRANT__INIT;
     Liaison__V1__WrappedKey *wk = NULL, **wkp = NULL;
     uint8_t(*wrapped)[LIA_WRAPPED_BYTES] = NULL;
-    uint8_t digest[LIA_DEST_DIGEST_BYTES], msgid[LIA_MESSAGE_ID_BYTES], nonce[LIA_NONCE_BYTES];
+    uint8_t msgid[LIA_MESSAGE_ID_BYTES], nonce[LIA_NONCE_BYTES];
     uint8_t ad[WRAP_AD_BYTES];
     lia_wrapper_t *w = NULL;
     int rc;
 
     (void)sender;
-    if ((rc = lia_dest_digest(&it->dest, digest)) != 0)
-        return rc;
     if (it->seq == 0 || it->created_at_ms == 0 || !it->key || it->n_grant > LIA_RECIPIENTS_MAX ||
         (it->payload_len > 0 && !it->payload) ||
         it->payload_len > LIA_ENVELOPE_MAX - LIA_HEADER_MAX - 1024)
@@ -347,6 +359,7 @@ int lia_envelope_seal_batch(const lia_identity_t *sender, const char *sender_id,
     lia_merkle_proof *proofs = NULL;
     uint8_t key_id[LIA_KEY_ID_BYTES], root[LIA_HASH_BYTES], msg[BATCH_MSG_BYTES];
     uint8_t sig[LIA_SIGNATURE_BYTES], seed[crypto_stream_chacha20_KEYBYTES];
+    uint8_t digest[LIA_DEST_DIGEST_BYTES];
     int rc = LIA_ERR_INVALID;
 
     if (n == 0 || n > LIA_MERKLE_MAX_LEAVES || !lia_node_id_valid(sender_id) ||
@@ -364,7 +377,11 @@ int lia_envelope_seal_batch(const lia_identity_t *sender, const char *sender_id,
         goto fail;
     }
     for (size_t i = 0; i < n; i++) {
-        if ((rc = seal_one(sender, sender_id, key_id, &items[i], seed, i, &s[i])) != 0)
+        /* A batch is mostly one destination: its digest is computed once per run. */
+        if ((i == 0 || !same_dest(&items[i - 1].dest, &items[i].dest)) &&
+            (rc = lia_dest_digest(&items[i].dest, digest)) != 0)
+            goto fail;
+        if ((rc = seal_one(sender, sender_id, key_id, &items[i], digest, seed, i, &s[i])) != 0)
             goto fail;
         leaf_hash(s[i].hdr, s[i].hdr_len, s[i].ct, s[i].ct_len, leaves[i]);
     }

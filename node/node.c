@@ -1942,6 +1942,8 @@ static int seal_pending(node_t *n, struct pending_send *sends, size_t count)
     struct tx_stream **touched = calloc(count, sizeof *touched);
     size_t n_items = 0, n_touched = 0;
     uint64_t now = now_ms();
+    struct tx_stream *last_t = NULL; /* the stream of the last send, if to a channel... */
+    const char *last_channel = NULL; /* ...this one */
     int rc = LIA_ERR_NOMEM;
 
     if (!items || !out || !grants || !touched)
@@ -1973,8 +1975,12 @@ static int seal_pending(node_t *n, struct pending_send *sends, size_t count)
             members = (const char *const *)s->rcpt;
             nm = s->n_rcpt;
         }
-        if ((rc = get_tx(n, &it->dest, &t)) != 0)
+        if (last_channel && s->channel[0] && strcmp(last_channel, s->channel) == 0)
+            t = last_t; /* a burst is mostly one channel: one digest and lookup */
+        else if ((rc = get_tx(n, &it->dest, &t)) != 0)
             goto fail;
+        last_t = t;
+        last_channel = s->channel[0] ? s->channel : NULL;
         if (now - t->started_ms >= n->epoch_period_ms && now > t->started_ms &&
             (rc = tx_roll(n, t, "key-epoch-period elapsed")) != 0)
             goto fail;
