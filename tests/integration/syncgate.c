@@ -6,9 +6,12 @@
  * created to say that one is waiting. Everything else goes straight through. Without the three
  * variables it does nothing. A hold lasts HOLD_MAX_MS at most (the test opens the gate within
  * seconds), so a test that fails before opening it never leaves a daemon stuck.
+ * With LIA_SYNC_FAIL set (test_sync_failure.sh), while the file it names exists, fsync and
+ * fdatasync of a WAL fail with EIO instead, as a failing disk would have them.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,11 +52,22 @@ static void hold(int fd)
     }
 }
 
+/* 1 if this sync is to fail (LIA_SYNC_FAIL names a file that exists and fd is a WAL). */
+static int failing(int fd)
+{
+    const char *fail = getenv("LIA_SYNC_FAIL");
+    return fail && access(fail, F_OK) == 0 && is_wal(fd);
+}
+
 int fsync(int fd)
 {
     static int (*real)(int);
     if (!real)
         *(void **)&real = dlsym(RTLD_NEXT, "fsync");
+    if (failing(fd)) {
+        errno = EIO;
+        return -1;
+    }
     hold(fd);
     return real(fd);
 }
@@ -63,6 +77,10 @@ int fdatasync(int fd)
     static int (*real)(int);
     if (!real)
         *(void **)&real = dlsym(RTLD_NEXT, "fdatasync");
+    if (failing(fd)) {
+        errno = EIO;
+        return -1;
+    }
     hold(fd);
     return real(fd);
 }
