@@ -1,14 +1,14 @@
 /*
- * The node daemon (see node.h). One thread, one loop:
+ * The node daemon (see node.h). One loop (the store syncs on a thread of its own):
  *
  *   wait for the broker link and the control socket
  *   -> collect a burst: operators' send requests, broker acknowledgements and deliveries
  *   -> inside one store group: seal the sends as one batch (one signature) and put them in the
  *      outbox; remove acknowledged envelopes from the outbox; open each delivery and store it
  *      (or record why it was refused); persist stream state and keys
- *   -> commit (one fsync)
- *   -> only now: tell the operators their messages are accepted, publish the envelopes,
- *      acknowledge the deliveries to the broker, push new messages to followers.
+ *   -> commit, and start the WAL's fsync; the next burst is collected and applied meanwhile
+ *   -> only once the fsync returned: tell the operators their messages are accepted, publish
+ *      the envelopes, acknowledge the deliveries to the broker, show new messages to followers.
  *
  * Nothing the broker says is trusted: every delivery is verified against the authority's
  * certificates and this node's own view of channel membership before it is stored.
