@@ -302,6 +302,86 @@ static void test_epochs(void **state)
     lia_symkey_destroy(&k2);
 }
 
+/*
+ * Streams interleaved at one opener (it reuses the hashes of the last stream it saw): two
+ * senders on one channel, a second channel, a direct message and a new epoch in between; each
+ * envelope opens with its own stream's key, and a replay is refused in its own stream only.
+ */
+static void test_streams_interleaved(void **state)
+{
+    struct fixture *f = *state;
+    const lia_cert_info *g_bob[] = {&f->cert[BOB]};
+    const char *const to_bob[] = {"de-ncp"};
+    lia_symkey_t *kc, *k2;
+    lia_seal_item it;
+    lia_buf a1, c1, a2, x1, d1, a3e2, c2, a4;
+
+    assert_int_equal(lia_symkey_generate(&kc), 0);
+    assert_int_equal(lia_symkey_generate(&k2), 0);
+    it = channel_item(f, "case:1", 1, "alice one");
+    it.grant = g_bob;
+    it.n_grant = 1;
+    a1 = seal1(f, ALICE, &it);
+    it = channel_item(f, "case:1", 1, "carol one");
+    it.key = kc;
+    it.grant = g_bob;
+    it.n_grant = 1;
+    c1 = seal1(f, CAROL, &it);
+    it = channel_item(f, "case:1", 2, "alice two");
+    a2 = seal1(f, ALICE, &it);
+    it = channel_item(f, "case:2", 1, "alice on case 2");
+    it.grant = g_bob;
+    it.n_grant = 1;
+    x1 = seal1(f, ALICE, &it);
+    memset(&it, 0, sizeof it);
+    it.dest.recipients = to_bob;
+    it.dest.n_recipients = 1;
+    it.epoch = 1;
+    it.seq = 1;
+    it.created_at_ms = f->now_ms;
+    it.key = f->key;
+    it.payload = (const uint8_t *)"direct";
+    it.payload_len = 6;
+    it.grant = g_bob;
+    it.n_grant = 1;
+    d1 = seal1(f, ALICE, &it);
+    it = channel_item(f, "case:1", 3, "alice epoch two");
+    it.epoch = 2;
+    it.key = k2;
+    it.grant = g_bob;
+    it.n_grant = 1;
+    a3e2 = seal1(f, ALICE, &it);
+    it = channel_item(f, "case:1", 2, "carol two");
+    it.key = kc;
+    c2 = seal1(f, CAROL, &it);
+    it = channel_item(f, "case:1", 4, "alice epoch two again");
+    it.epoch = 2;
+    it.key = k2;
+    a4 = seal1(f, ALICE, &it);
+
+    expect_open(f, BOB, a1, "alice one");
+    expect_open(f, BOB, c1, "carol one");
+    expect_open(f, BOB, a2, "alice two");
+    expect_open(f, BOB, x1, "alice on case 2");
+    expect_open(f, BOB, d1, "direct");
+    expect_open(f, BOB, a3e2, "alice epoch two");
+    expect_open(f, BOB, c2, "carol two");
+    expect_refused(f, BOB, c2, LIA_ERR_REPLAY); /* carol's stream, just after it was seen */
+    expect_refused(f, BOB, a2, LIA_ERR_REPLAY); /* alice's, while carol's was the last */
+    expect_open(f, BOB, a4, "alice epoch two again");
+    expect_refused(f, BOB, x1, LIA_ERR_REPLAY); /* the other channel's stream */
+    free(a1.data);
+    free(c1.data);
+    free(a2.data);
+    free(x1.data);
+    free(d1.data);
+    free(a3e2.data);
+    free(c2.data);
+    free(a4.data);
+    lia_symkey_destroy(&kc);
+    lia_symkey_destroy(&k2);
+}
+
 static void test_sequence_gap(void **state)
 {
     struct fixture *f = *state;
@@ -843,6 +923,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_direct_and_forwarding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_non_member, setup, teardown),
         cmocka_unit_test_setup_teardown(test_epochs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_streams_interleaved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sequence_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_moved_to_other_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stripped_and_resigned, setup, teardown),
