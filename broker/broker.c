@@ -101,6 +101,7 @@ struct mpush {
 };
 
 struct broker {
+    lia_inspect_cache inspect_cache; /* hashes of the last stream published to us */
     lia_config_t *cfg;
     char *crl_reloaded; /* crl path read again on SIGHUP (owned), or NULL */
     const char *listen, *identity_path, *authority_path, *certs_dir, *crl_path, *store_path;
@@ -524,7 +525,7 @@ static void handle_envelope(broker_t *b, struct node *n, const lia_peer *peer,
                    "envelope larger than max-message-bytes");
         return;
     }
-    if ((rc = lia_envelope_inspect(p->data, p->len, &m)) != 0) {
+    if ((rc = lia_envelope_inspect_cached(p->data, p->len, &b->inspect_cache, &m)) != 0) {
         log_warn("%s: envelope refused: %s", n->cert.node_id, lia_strerror(rc));
         send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_MALFORMED, NULL, lia_strerror(rc));
         return;
@@ -583,9 +584,8 @@ static void handle_envelope(broker_t *b, struct node *n, const lia_peer *peer,
         goto done;
     }
     /* Each sender stream is stored in order, so every receiver gets it in order. */
-    uint8_t stream[LIA_STREAM_ID_BYTES];
+    const uint8_t *stream = m->stream_id;
     uint64_t last = 0;
-    lia_envelope_stream_id(m->sender, m->dest_digest, stream);
     if ((rc = lia_bstore_stream_last(b->store, stream, &last)) != 0) {
         log_err("store: %s", lia_strerror(rc));
         *store_failed = 1;

@@ -601,9 +601,15 @@ static int check_header(const Liaison__V1__EnvelopeHeader *h, size_t len, lia_de
 }
 
 /* Unpacks and checks envelope and header; on success the caller frees both. */
+/*
+ * Decodes buf strictly into *env and *hdr (owned by the caller) and fills d (pointing into
+ * *hdr) and digest. known_channel/known_digest (optional): a channel already hashed, whose
+ * digest is reused when the destination is that channel.
+ */
 static int decode_strict(const uint8_t *buf, size_t len, Liaison__V1__Envelope **env,
                          Liaison__V1__EnvelopeHeader **hdr, lia_dest *d,
-                         uint8_t digest[LIA_DEST_DIGEST_BYTES], const lia_opener_t *o)
+                         uint8_t digest[LIA_DEST_DIGEST_BYTES], const char *known_channel,
+                         const uint8_t *known_digest)
 {
     Liaison__V1__Envelope *e = NULL;
     Liaison__V1__EnvelopeHeader *h = NULL;
@@ -622,8 +628,8 @@ static int decode_strict(const uint8_t *buf, size_t len, Liaison__V1__Envelope *
     h = liaison__v1__envelope_header__unpack(NULL, e->header.len, e->header.data);
     if (!h || (rc = check_header(h, e->header.len, d)) != 0)
         goto fail;
-    if (o && o->last.valid && d->channel && strcmp(d->channel, o->last.channel) == 0) {
-        memcpy(digest, o->last.digest, LIA_DEST_DIGEST_BYTES); /* a valid channel, hashed */
+    if (known_channel && d->channel && strcmp(d->channel, known_channel) == 0) {
+        memcpy(digest, known_digest, LIA_DEST_DIGEST_BYTES); /* a valid channel, hashed */
     } else if (lia_dest_digest(d, digest) != 0) {
         rc = LIA_ERR_DECODE;
         goto fail;
@@ -641,15 +647,23 @@ fail:
 
 int lia_envelope_inspect(const uint8_t *buf, size_t len, lia_envelope_meta **out)
 {
+    return lia_envelope_inspect_cached(buf, len, NULL, out);
+}
+
+int lia_envelope_inspect_cached(const uint8_t *buf, size_t len, lia_inspect_cache *cache,
+                                lia_envelope_meta **out)
+{
     Liaison__V1__Envelope *e;
     Liaison__V1__EnvelopeHeader *h;
     lia_envelope_meta *m;
     lia_dest d;
     uint8_t digest[LIA_DEST_DIGEST_BYTES];
-    int rc;
+    int rc, hit;
 
     *out = NULL;
-    if ((rc = decode_strict(buf, len, &e, &h, &d, digest, NULL)) != 0)
+    hit = cache && cache->valid;
+    if ((rc = decode_strict(buf, len, &e, &h, &d, digest, hit ? cache->channel : NULL,
+                            hit ? cache->digest : NULL)) != 0)
         return rc;
     rc = LIA_ERR_NOMEM;
     m = calloc(1, sizeof *m);
@@ -675,6 +689,19 @@ int lia_envelope_inspect(const uint8_t *buf, size_t len, lia_envelope_meta **out
     m->expires_at_ms = h->expires_at_ms;
     memcpy(m->message_id, h->message_id.data, LIA_MESSAGE_ID_BYTES);
     memcpy(m->dest_digest, digest, LIA_DEST_DIGEST_BYTES);
+    if (hit && d.channel && strcmp(d.channel, cache->channel) == 0 &&
+        strcmp(h->sender, cache->sender) == 0) {
+        memcpy(m->stream_id, cache->stream, LIA_STREAM_ID_BYTES);
+    } else {
+        stream_id(h->sender, digest, m->stream_id);
+        if (cache && d.channel) { /* lengths checked by check_header */
+            cache->valid = 1;
+            strcpy(cache->channel, d.channel);
+            strcpy(cache->sender, h->sender);
+            memcpy(cache->digest, digest, LIA_DEST_DIGEST_BYTES);
+            memcpy(cache->stream, m->stream_id, LIA_STREAM_ID_BYTES);
+        }
+    }
     m->n_granted = h->key_grant ? h->key_grant->n_keys : 0;
     m->leaf_index = e->proof->leaf_index;
     m->leaf_count = e->proof->leaf_count;
@@ -840,7 +867,8 @@ int lia_opener_open(lia_opener_t *o, const uint8_t *buf, size_t len, uint64_t no
     int rc, cached, granted;
 
     *out = NULL;
-    if ((rc = decode_strict(buf, len, &e, &h, &d, digest, o)) != 0)
+    if ((rc = decode_strict(buf, len, &e, &h, &d, digest, o->last.valid ? o->last.channel : NULL,
+                            o->last.digest)) != 0)
         return rc;
     if (h->created_at_ms > now_ms + LIA_CLOCK_SKEW_MS) {
         rc = LIA_ERR_CLOCK;

@@ -24,7 +24,7 @@
 #define LIA_ENVELOPE_MAX      (32u << 20) /* whole envelope, checked before decoding */
 #define LIA_HEADER_MAX        (64u << 10) /* header including a key grant */
 #define LIA_CHANNEL_MAX       64
-#define LIA_RECIPIENTS_MAX    256         /* recipients of a direct message, and key grants */
+#define LIA_RECIPIENTS_MAX    256 /* recipients of a direct message, and key grants */
 #define LIA_CLOCK_SKEW_MS     (5u * 60u * 1000u)
 #define LIA_DEST_DIGEST_BYTES 32
 
@@ -40,13 +40,13 @@ typedef struct {
     uint64_t epoch;
     uint64_t seq; /* sender sequence for (sender, destination), from 1 */
     uint64_t created_at_ms;
-    uint64_t expires_at_ms;   /* 0: none */
-    const lia_symkey_t *key;  /* sender's key for (destination, epoch) */
+    uint64_t expires_at_ms;            /* 0: none */
+    const lia_symkey_t *key;           /* sender's key for (destination, epoch) */
     const lia_cert_info *const *grant; /* if n_grant > 0: hand key to these nodes */
-    size_t n_grant;           /* ascending by node id */
-    const uint8_t *payload;   /* serialised Payload */
+    size_t n_grant;                    /* ascending by node id */
+    const uint8_t *payload;            /* serialised Payload */
     size_t payload_len;
-    uint8_t *message_id_out;  /* if not NULL: receives the envelope's 16-byte message id */
+    uint8_t *message_id_out; /* if not NULL: receives the envelope's 16-byte message id */
 } lia_seal_item;
 
 typedef struct {
@@ -66,7 +66,7 @@ typedef struct {
     uint64_t expires_at_ms;
     uint8_t message_id[LIA_MESSAGE_ID_BYTES];
     uint32_t batch_size;
-    uint8_t stream_id[LIA_STREAM_ID_BYTES];     /* for persisting the replay window */
+    uint8_t stream_id[LIA_STREAM_ID_BYTES]; /* for persisting the replay window */
     uint8_t dest_digest[LIA_DEST_DIGEST_BYTES];
     const lia_symkey_t *new_key; /* key this envelope handed over (owned by the opener), or NULL */
     uint8_t *payload;            /* plaintext, wiped on free */
@@ -86,7 +86,8 @@ typedef struct {
     uint64_t expires_at_ms;
     uint8_t message_id[LIA_MESSAGE_ID_BYTES];
     uint8_t dest_digest[LIA_DEST_DIGEST_BYTES];
-    size_t n_granted; /* wrapped keys in a key grant, 0 if none */
+    uint8_t stream_id[LIA_STREAM_ID_BYTES]; /* lia_envelope_stream_id(sender, dest_digest) */
+    size_t n_granted;                       /* wrapped keys in a key grant, 0 if none */
     uint32_t leaf_index;
     uint32_t leaf_count;
     size_t header_len;
@@ -101,6 +102,24 @@ typedef struct {
  */
 int lia_envelope_inspect(const uint8_t *buf, size_t len, lia_envelope_meta **out) LIA_WUR;
 void lia_envelope_meta_free(lia_envelope_meta **p);
+
+/*
+ * The hashes of the last channel stream inspected, for lia_envelope_inspect_cached: the
+ * envelopes of one Publish are mostly one stream, whose destination digest and stream id need
+ * hashing once. Caller-owned, zeroed before first use; any values are safe (they are only
+ * reused for the same channel and sender strings).
+ */
+typedef struct {
+    int valid;
+    char channel[LIA_CHANNEL_MAX + 1];
+    char sender[LIA_NODE_ID_MAX + 1];
+    uint8_t digest[LIA_DEST_DIGEST_BYTES];
+    uint8_t stream[LIA_STREAM_ID_BYTES];
+} lia_inspect_cache;
+
+/* lia_envelope_inspect, reusing and updating cache (NULL: none). */
+int lia_envelope_inspect_cached(const uint8_t *buf, size_t len, lia_inspect_cache *cache,
+                                lia_envelope_meta **out) LIA_WUR;
 
 /* 1 if node_id may send to and read channel (the caller's membership view). */
 typedef int (*lia_member_fn)(void *arg, const char *channel, const char *node_id);

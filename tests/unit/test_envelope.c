@@ -808,6 +808,46 @@ static void test_message_ids_time_ordered(void **state)
     }
 }
 
+/*
+ * The broker's inspection with a cache kept across envelopes gives the digest and stream id of
+ * each envelope's own destination and sender, whatever came before it.
+ */
+static void test_inspect_cached(void **state)
+{
+    struct fixture *f = *state;
+    const char *const to_bob[] = {"de-ncp"};
+    lia_inspect_cache cache;
+    lia_seal_item it[5];
+    const int from[5] = {ALICE, CAROL, ALICE, ALICE, CAROL};
+    lia_buf b[5];
+
+    memset(&cache, 0, sizeof cache);
+    it[0] = channel_item(f, "case:1", 1, "a");
+    it[1] = channel_item(f, "case:1", 1, "c");
+    it[2] = channel_item(f, "case:2", 1, "a2");
+    it[3] = channel_item(f, "case:1", 1, "direct");
+    it[3].dest.channel = NULL;
+    it[3].dest.recipients = to_bob;
+    it[3].dest.n_recipients = 1;
+    it[4] = channel_item(f, "case:1", 2, "c again");
+    for (int i = 0; i < 5; i++)
+        b[i] = seal1(f, from[i], &it[i]);
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < 5; i++) {
+            lia_envelope_meta *m = NULL;
+            uint8_t digest[LIA_DEST_DIGEST_BYTES], stream[LIA_STREAM_ID_BYTES];
+            assert_int_equal(lia_envelope_inspect_cached(b[i].data, b[i].len, &cache, &m), 0);
+            assert_int_equal(lia_dest_digest(&it[i].dest, digest), 0);
+            lia_envelope_stream_id(node_ids[from[i]], digest, stream);
+            assert_string_equal(m->sender, node_ids[from[i]]);
+            assert_memory_equal(m->dest_digest, digest, sizeof digest);
+            assert_memory_equal(m->stream_id, stream, sizeof stream);
+            lia_envelope_meta_free(&m);
+        }
+    for (int i = 0; i < 5; i++)
+        free(b[i].data);
+}
+
 static void test_certificates(void **state)
 {
     struct fixture *f = *state;
@@ -932,6 +972,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_known_nodes_altered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_ids_time_ordered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_position_altered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inspect_cached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certificates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bounds_and_garbage, setup, teardown),
     };
