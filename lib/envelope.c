@@ -52,16 +52,14 @@ struct lia_opener {
     } trees[BATCH_TREES];
     size_t tree_next;
     lia_replay_t *replay;
-    /* The channel, sender and epoch of the last channel envelope opened, with their hashes:
-     * the next envelopes of the same stream reuse them (three BLAKE2b each otherwise). Pure
-     * functions of the three, so the cache needs no invalidation. */
+    /* The hashes of the last channel stream opened (see cached_stream), and its key slot for
+     * the epoch last seen on it: the next envelopes of the stream reuse them (three BLAKE2b
+     * each otherwise). Pure functions of the stream's fields: no invalidation needed. */
     struct {
-        int valid;
-        char channel[LIA_CHANNEL_MAX + 1];
-        char sender[LIA_NODE_ID_MAX + 1];
+        lia_inspect_cache stream;
+        int slot_valid;
         uint64_t epoch;
-        uint8_t digest[LIA_DEST_DIGEST_BYTES], slot[LIA_HASH_BYTES];
-        uint8_t stream[LIA_STREAM_ID_BYTES];
+        uint8_t slot[LIA_HASH_BYTES];
     } last;
 };
 
@@ -601,6 +599,37 @@ static int check_header(const Liaison__V1__EnvelopeHeader *h, size_t len, lia_de
 }
 
 /* Unpacks and checks envelope and header; on success the caller frees both. */
+/* The channel whose digest c holds, or NULL (for decode_strict). */
+static const char *cached_channel(const lia_inspect_cache *c)
+{
+    return c && c->valid ? c->channel : NULL;
+}
+
+/*
+ * The stream id of sender to destination d (digest: d's): c's when it holds the same channel
+ * and sender, otherwise hashed and, for a channel, kept in c (optional) with the digest.
+ * Returns 1 when c answered. Lengths were checked by check_header.
+ */
+static int cached_stream(lia_inspect_cache *c, const char *sender, const lia_dest *d,
+                         const uint8_t digest[LIA_DEST_DIGEST_BYTES],
+                         uint8_t stream[LIA_STREAM_ID_BYTES])
+{
+    if (c && c->valid && d->channel && strcmp(d->channel, c->channel) == 0 &&
+        strcmp(sender, c->sender) == 0) {
+        memcpy(stream, c->stream, LIA_STREAM_ID_BYTES);
+        return 1;
+    }
+    stream_id(sender, digest, stream);
+    if (c && d->channel) {
+        c->valid = 1;
+        strcpy(c->channel, d->channel);
+        strcpy(c->sender, sender);
+        memcpy(c->digest, digest, LIA_DEST_DIGEST_BYTES);
+        memcpy(c->stream, stream, LIA_STREAM_ID_BYTES);
+    }
+    return 0;
+}
+
 /*
  * Decodes buf strictly into *env and *hdr (owned by the caller) and fills d (pointing into
  * *hdr) and digest. known_channel/known_digest (optional): a channel already hashed, whose
@@ -658,12 +687,11 @@ int lia_envelope_inspect_cached(const uint8_t *buf, size_t len, lia_inspect_cach
     lia_envelope_meta *m;
     lia_dest d;
     uint8_t digest[LIA_DEST_DIGEST_BYTES];
-    int rc, hit;
+    int rc;
 
     *out = NULL;
-    hit = cache && cache->valid;
-    if ((rc = decode_strict(buf, len, &e, &h, &d, digest, hit ? cache->channel : NULL,
-                            hit ? cache->digest : NULL)) != 0)
+    if ((rc = decode_strict(buf, len, &e, &h, &d, digest, cached_channel(cache),
+                            cache ? cache->digest : NULL)) != 0)
         return rc;
     rc = LIA_ERR_NOMEM;
     m = calloc(1, sizeof *m);
@@ -689,19 +717,7 @@ int lia_envelope_inspect_cached(const uint8_t *buf, size_t len, lia_inspect_cach
     m->expires_at_ms = h->expires_at_ms;
     memcpy(m->message_id, h->message_id.data, LIA_MESSAGE_ID_BYTES);
     memcpy(m->dest_digest, digest, LIA_DEST_DIGEST_BYTES);
-    if (hit && d.channel && strcmp(d.channel, cache->channel) == 0 &&
-        strcmp(h->sender, cache->sender) == 0) {
-        memcpy(m->stream_id, cache->stream, LIA_STREAM_ID_BYTES);
-    } else {
-        stream_id(h->sender, digest, m->stream_id);
-        if (cache && d.channel) { /* lengths checked by check_header */
-            cache->valid = 1;
-            strcpy(cache->channel, d.channel);
-            strcpy(cache->sender, h->sender);
-            memcpy(cache->digest, digest, LIA_DEST_DIGEST_BYTES);
-            memcpy(cache->stream, m->stream_id, LIA_STREAM_ID_BYTES);
-        }
-    }
+    (void)cached_stream(cache, h->sender, &d, digest, m->stream_id);
     m->n_granted = h->key_grant ? h->key_grant->n_keys : 0;
     m->leaf_index = e->proof->leaf_index;
     m->leaf_count = e->proof->leaf_count;
@@ -867,8 +883,8 @@ int lia_opener_open(lia_opener_t *o, const uint8_t *buf, size_t len, uint64_t no
     int rc, cached, granted;
 
     *out = NULL;
-    if ((rc = decode_strict(buf, len, &e, &h, &d, digest, o->last.valid ? o->last.channel : NULL,
-                            o->last.digest)) != 0)
+    if ((rc = decode_strict(buf, len, &e, &h, &d, digest, cached_channel(&o->last.stream),
+                            o->last.stream.digest)) != 0)
         return rc;
     if (h->created_at_ms > now_ms + LIA_CLOCK_SKEW_MS) {
         rc = LIA_ERR_CLOCK;
@@ -897,22 +913,14 @@ int lia_opener_open(lia_opener_t *o, const uint8_t *buf, size_t len, uint64_t no
         goto fail;
     if ((rc = take_grant(o, h, digest, &new_key, &granted)) != 0)
         goto fail;
-    if (d.channel && o->last.valid && strcmp(d.channel, o->last.channel) == 0 &&
-        strcmp(h->sender, o->last.sender) == 0 && h->key_epoch == o->last.epoch) {
+    if (cached_stream(&o->last.stream, h->sender, &d, digest, stream) && o->last.slot_valid &&
+        h->key_epoch == o->last.epoch) {
         memcpy(slot, o->last.slot, sizeof slot);
-        memcpy(stream, o->last.stream, sizeof stream);
     } else {
         key_slot(h->sender, digest, h->key_epoch, slot);
-        stream_id(h->sender, digest, stream);
-        if (d.channel) { /* lengths checked by check_header */
-            o->last.valid = 1;
-            strcpy(o->last.channel, d.channel);
-            strcpy(o->last.sender, h->sender);
-            o->last.epoch = h->key_epoch;
-            memcpy(o->last.digest, digest, sizeof o->last.digest);
-            memcpy(o->last.slot, slot, sizeof o->last.slot);
-            memcpy(o->last.stream, stream, sizeof o->last.stream);
-        }
+        o->last.slot_valid = d.channel != NULL; /* the cache now holds this stream */
+        o->last.epoch = h->key_epoch;
+        memcpy(o->last.slot, slot, sizeof slot);
     }
     key = new_key ? new_key : lia_map_get(o->keys, slot);
     if (!key) {

@@ -7,8 +7,9 @@
  * existing file that group or others may access, and takes an exclusive flock(2) on it for the
  * life of the handle: one process owns a store, which is what lets the broker cache per-node
  * heads in memory. The connection runs in WAL mode with synchronous=FULL (a COMMIT fsyncs the
- * WAL; a node store switches to deferred syncs once open, see struct wsync), foreign keys on, the defensive configuration, and a schema identified by PRAGMA
- * application_id (broker or node) and PRAGMA user_version (LIA_ERR_VERSION for any other).
+ * WAL; a node store switches to deferred syncs once open, see struct wsync), foreign keys on,
+ * the defensive configuration, and a schema identified by PRAGMA application_id (broker or
+ * node) and PRAGMA user_version (LIA_ERR_VERSION for any other).
  * Statement journals and temporary tables stay in memory (temp_store=MEMORY): SQLite would
  * otherwise spill a large UPDATE's page images to unlinked files in /var/tmp, which costs a
  * file creation per statement and puts store pages outside the store's own directory.
@@ -543,6 +544,15 @@ fail:
     return rc;
 }
 
+/* A failed fdatasync of the WAL (error e): the store fails, nothing is retried. */
+static int wsync_failed(struct sdb *d, int e)
+{
+    errno = e;
+    log_err_errno("%s: fdatasync of the WAL failed; the store stops", d->what);
+    d->failed = 1;
+    return LIA_ERR_STORAGE;
+}
+
 /* Reads the answer of the running sync (blocking until the thread gives it). 0, or
  * LIA_ERR_STORAGE with the store failed. */
 static int wsync_wait(struct sdb *d)
@@ -561,13 +571,7 @@ static int wsync_wait(struct sdb *d)
         d->failed = 1;
         return LIA_ERR_STORAGE;
     }
-    if (e != 0) {
-        errno = e;
-        log_err_errno("%s: fdatasync of the WAL failed; the store stops", d->what);
-        d->failed = 1;
-        return LIA_ERR_STORAGE;
-    }
-    return 0;
+    return e != 0 ? wsync_failed(d, e) : 0;
 }
 
 /* Stops the sync thread (after the answer of a running sync) and closes its descriptors. */
@@ -590,12 +594,7 @@ static int wsync_now(struct sdb *d)
 {
     if (d->ws.fd < 0)
         return 0; /* synchronous=FULL: the COMMIT synced */
-    if (fdatasync(d->ws.fd) != 0) {
-        log_err_errno("%s: fdatasync of the WAL failed; the store stops", d->what);
-        d->failed = 1;
-        return LIA_ERR_STORAGE;
-    }
-    return 0;
+    return fdatasync(d->ws.fd) != 0 ? wsync_failed(d, errno ? errno : EIO) : 0;
 }
 
 /* What a store's file must be, and how this program creates or brings it up to date. */

@@ -66,7 +66,7 @@
 #define DELIVER_BATCH_MAX   64
 #define ACKED_MAX           (BURST * 4)
 #define FOLLOW_QUEUED_MAX   (1u << 20)  /* bytes queued to a follower before feeding pauses */
-#define RECENT_MAX          4096        /* latest messages kept for followers (struct recent) */
+#define RECENT_MAX          4096        /* latest messages kept for followers (node.recent) */
 #define RECENT_BYTES        (4u << 20)  /* ...and their payload bytes at most */
 #define CRL_CHUNK           (60u << 10) /* revocation list bytes per store state value */
 #define MC_MAX              4096        /* membership changes taken from the broker in one turn */
@@ -182,12 +182,11 @@ struct pending_send {
 struct turn {
     struct pending_send *sends; /* BURST */
     size_t n_sends;
-    size_t n_acked;         /* acknowledgements from the broker taken in the group */
-    int had_dels;           /* deliveries arrived (acknowledged even if all were resends) */
-    int need_resync;        /* the broker did not store something: resend, in order */
-    uint64_t cursor_before; /* inbox cursor before the group... */
-    uint64_t cursor;        /* ...and after it */
-    uint64_t outbox_first;  /* the first outbox id the group wrote; 0 if none */
+    size_t n_acked;        /* acknowledgements from the broker taken in the group */
+    int had_dels;          /* deliveries arrived (acknowledged even if all were resends) */
+    int need_resync;       /* the broker did not store something: resend, in order */
+    uint64_t cursor;       /* inbox cursor after the group */
+    uint64_t outbox_first; /* the first outbox id the group wrote; 0 if none */
 };
 
 struct node {
@@ -3070,7 +3069,7 @@ static int finish_turn(node_t *n, struct turn *t, uint64_t next_first)
     }
     if (t->n_acked)
         n->last_progress_ms = now_ms();
-    if (t->cursor > t->cursor_before || t->had_dels) {
+    if (t->had_dels) { /* only deliveries move the cursor */
         Liaison__V1__Frame f = LIAISON__V1__FRAME__INIT;
         Liaison__V1__DeliverAck da = LIAISON__V1__DELIVER_ACK__INIT;
         da.delivery_seq = t->cursor;
@@ -3329,7 +3328,6 @@ int node_run(node_t *n)
                 if ((rc = lia_nstore_outbox_ack(n->store, acked[i])) != 0 &&
                     rc != LIA_ERR_NOT_FOUND)
                     fatal(EX_IOERR, "%s: %s", n->store_path, lia_strerror(rc));
-            t->cursor_before = n->cursor;
             t->had_dels = n_dels > 0;
             for (size_t i = 0; i < n_dels; i++)
                 if ((rc = take_delivery(n, &dels[i])) != 0)

@@ -149,6 +149,15 @@ start_node() {
 
 node_pid() { local var="NODE_PID_${1//[-.]/_}"; echo "${!var}"; }
 
+# syncgate_preload PROGRAM: the LD_PRELOAD value that gives PROGRAM the fsync shim
+# (tests/integration/syncgate.c). A sanitizer build needs its runtime first among them.
+syncgate_preload() {
+  local shim="$B/tests/libsyncgate.so" asan
+  [ -f "$shim" ] || { echo "missing $shim" >&2; return 1; }
+  asan=$(ldd "$1" | awk '/libasan/ {print $3}')
+  echo "${asan:+$asan }$shim"
+}
+
 # stop_node ID [SIGNAL]: signals the node daemon (TERM by default) and waits until it exited.
 stop_node() {
   local pid

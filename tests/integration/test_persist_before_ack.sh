@@ -10,14 +10,7 @@
 # half sends a second batch during the hold: neither batch may show before its own sync.
 source "$(dirname "$0")/lib.sh"
 
-SHIM="$B/tests/libsyncgate.so"
-[ -f "$SHIM" ] || { echo "missing $SHIM"; exit 1; }
-# A sanitizer build needs its runtime first among the preloaded libraries.
-preload() {
-  local asan
-  asan=$(ldd "$1" | awk '/libasan/ {print $3}')
-  echo "${asan:+$asan }$SHIM"
-}
+syncgate_preload "$NODE" >/dev/null || exit 1
 stamp() { [ -e "$1" ]; }
 N=10
 CH=case:2026-0606
@@ -28,7 +21,7 @@ CH=case:2026-0606
 gated() {
   cat >"$NET/$1-gated" <<WRAP
 #!/bin/sh
-LD_PRELOAD="$(preload "$2")" LIA_SYNC_ARMED="$NET/armed-$1" LIA_SYNC_GATE="$NET/gate-$1" \\
+LD_PRELOAD="$(syncgate_preload "$2")" LIA_SYNC_ARMED="$NET/armed-$1" LIA_SYNC_GATE="$NET/gate-$1" \\
   LIA_SYNC_BLOCKED="$NET/blocked-$1" exec "$2" "\$@"
 WRAP
   chmod +x "$NET/$1-gated"

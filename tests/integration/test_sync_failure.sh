@@ -7,24 +7,26 @@
 # broker still owes the receiver the delivery, and the sender's envelope, written but not known
 # to be durable, goes out once (the operator, never told it was accepted, may send it again).
 source "$(dirname "$0")/lib.sh"
-SHIM="$B/tests/libsyncgate.so"
-[ -f "$SHIM" ] || { echo "missing $SHIM"; exit 1; }
-preload() {
-  local asan
-  asan=$(ldd "$1" | awk '/libasan/ {print $3}')
-  echo "${asan:+$asan }$SHIM"
-}
+syncgate_preload "$NODE" >/dev/null || exit 1
 CH=case:2026-0707
 # failing NAME PROGRAM: a wrapper running PROGRAM whose WAL syncs fail while $NET/fail-NAME exists.
 failing() {
   cat >"$NET/$1-failing" <<WRAP
 #!/bin/sh
-LD_PRELOAD="$(preload "$2")" LIA_SYNC_FAIL="$NET/fail-$1" exec "$2" "\$@"
+LD_PRELOAD="$(syncgate_preload "$2")" LIA_SYNC_FAIL="$NET/fail-$1" exec "$2" "\$@"
 WRAP
   chmod +x "$NET/$1-failing"
   echo "$NET/$1-failing"
 }
 exited() { ! kill -0 "$1" 2>/dev/null; }
+# check_stopped ID PID: the node stopped, with EX_IOERR (74) - not a retry - and says why.
+check_stopped() {
+  local status=0
+  check "$1 stops" wait_until 30 exited "$2"
+  wait "$2" 2>/dev/null || status=$?
+  check "$1 exits with EX_IOERR (74) (status $status)" test "$status" = 74
+  check "its log says why" grep -q "fdatasync of the WAL failed; the store stops" "$NET/$1/node.log"
+}
 
 net_authority
 net_identity broker broker EU
@@ -43,11 +45,7 @@ fr_pid=$(node_pid fr-ncp)
 "$LOAD" send --socket "$(sock fr-ncp)" --channel "$CH" --count 1 --start 1 >"$NET/send2.json" 2>&1 ||
   true
 check_fails "the operator is not told 'accepted'" grep -q '"accepted":1,' "$NET/send2.json"
-check "fr-ncp stops" wait_until 30 exited "$fr_pid"
-status=0
-wait "$fr_pid" 2>/dev/null || status=$?
-check "with EX_IOERR (74), not a retry (status $status)" test "$status" = 74
-check "its log says why" grep -q "fdatasync of the WAL failed; the store stops" "$NET/fr-ncp/node.log"
+check_stopped fr-ncp "$fr_pid"
 check "nothing was published: de-ncp still has 1" test "$(node_status de-ncp "inbox cursor")" = 1
 rm -f "$NET/fail-sender"
 NODE=$HEALTHY_NODE start_node fr-ncp
@@ -63,11 +61,7 @@ touch "$NET/fail-receiver"
 de_pid=$(node_pid de-ncp)
 "$LOAD" send --socket "$(sock fr-ncp)" --channel "$CH" --count 1 --start 2 >"$NET/send3.json"
 check "fr-ncp accepts a third alert" grep -q '"accepted":1,' "$NET/send3.json"
-check "de-ncp stops when its inbox commit cannot be synced" wait_until 30 exited "$de_pid"
-status=0
-wait "$de_pid" 2>/dev/null || status=$?
-check "with EX_IOERR (74) (status $status)" test "$status" = 74
-check "its log says why" grep -q "fdatasync of the WAL failed; the store stops" "$NET/de-ncp/node.log"
+check_stopped de-ncp "$de_pid" # its inbox commit could not be synced
 check_fails "its follower was shown nothing" wait "$recv_pid"
 rm -f "$NET/fail-receiver"
 NODE=$HEALTHY_NODE start_node de-ncp
