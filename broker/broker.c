@@ -537,11 +537,8 @@ static void handle_envelope(broker_t *b, struct node *n, const lia_peer *peer,
                    "the header names another sender or key than this connection");
         goto done;
     }
-    rcpt = calloc(m->channel[0] ? MAX_NODES : m->n_recipients, sizeof *rcpt);
-    if (!rcpt)
-        goto done;
     if (m->channel[0]) {
-        size_t nm;
+        size_t nm = 0;
         /* The registry: owner-signed membership as this broker verified and stored it. */
         const char *const *members = lia_membership_members(b->reg, m->channel, &nm);
         if (!members || !lia_membership_is_member(b->reg, m->channel, n->cert.node_id)) {
@@ -560,10 +557,15 @@ static void handle_envelope(broker_t *b, struct node *n, const lia_peer *peer,
                                : "unknown channel (create it with liaison channel create)");
             goto done;
         }
-        for (size_t i = 0; i < nm && n_rcpt < MAX_NODES; i++)
+        /* Sized by the channel: an array for MAX_NODES would be cleared for every envelope. */
+        if (!(rcpt = calloc(nm ? nm : 1, sizeof *rcpt)))
+            goto done;
+        for (size_t i = 0; i < nm; i++)
             if (strcmp(members[i], n->cert.node_id) != 0)
                 rcpt[n_rcpt++] = members[i];
     } else {
+        if (!(rcpt = calloc(m->n_recipients ? m->n_recipients : 1, sizeof *rcpt)))
+            goto done;
         for (size_t i = 0; i < m->n_recipients; i++) {
             if (!find_node(b, m->recipients[i])) {
                 send_error(b, peer, LIAISON__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_DESTINATION,
