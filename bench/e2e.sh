@@ -5,6 +5,7 @@
 set -euo pipefail
 export LIA_BUILD_DIR=${1:-build/release}
 N=${2:-50000}
+MEMORY_RESERVE=48M # the daemons' default (tests use less)
 source "$(dirname "$0")/../tests/integration/lib.sh"
 
 BROKER_EXTRA="max-inflight 4096"

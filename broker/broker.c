@@ -32,6 +32,7 @@
 
 #include "cert.h"
 #include "config.h"
+#include "daemon.h"
 #include "envelope.h"
 #include "error.h"
 #include "file.h"
@@ -72,6 +73,9 @@ static const lia_config_directive directives[] = {
      "days the message id of a delivered envelope is kept to recognise a late retry (default 14; "
      "0: forgotten once delivered)"},
     {"log-level", 1, 1, 0, 0, "err, warning, notice, info or debug (default info)"},
+    {"memory-reserve", 1, 1, 0, 0,
+     "heap touched at start, so that the first traffic does not wait on page faults (default "
+     "48M; 0: none)"},
 };
 
 struct node {
@@ -106,6 +110,7 @@ struct broker {
     char *crl_reloaded; /* crl path read again on SIGHUP (owned), or NULL */
     const char *listen, *identity_path, *authority_path, *certs_dir, *crl_path, *store_path;
     uint64_t max_msg, max_inflight, heartbeat_ms, heartbeat_timeout_ms, dedupe_days;
+    uint64_t memory_reserve;
     int prune_running;          /* a round of forgetting is under way */
     uint64_t last_round_end_ms; /* when the last one ended (0: none yet) */
     uint64_t pruned_in_round;
@@ -307,7 +312,9 @@ int broker_load(const char *path, broker_t **out)
         (rc = lia_config_uint(b->cfg, "heartbeat-timeout-ms", 300, 600000, 5000,
                               &b->heartbeat_timeout_ms, err, sizeof err)) != 0 ||
         (rc = lia_config_uint(b->cfg, "dedupe-days", 0, 3650, 14, &b->dedupe_days, err,
-                              sizeof err)) != 0)
+                              sizeof err)) != 0 ||
+        (rc = lia_config_uint(b->cfg, "memory-reserve", 0, 1u << 30, LIA_MEMORY_RESERVE_DEFAULT,
+                              &b->memory_reserve, err, sizeof err)) != 0)
         goto fail;
     level = lia_config_str(b->cfg, "log-level", "info");
     if (lia_log_set_level_name(level) != 0) {
@@ -338,6 +345,11 @@ fail:
     return lia_err_exit(rc);
 }
 
+uint64_t broker_memory_reserve(const broker_t *b)
+{
+    return b->memory_reserve;
+}
+
 void broker_print(const broker_t *b, FILE *f)
 {
     fprintf(f, "configuration %s is valid\n", lia_config_path(b->cfg));
@@ -358,6 +370,7 @@ void broker_print(const broker_t *b, FILE *f)
     fprintf(f, "heartbeat-timeout-ms %llu\n", (unsigned long long)b->heartbeat_timeout_ms);
     fprintf(f, "dedupe-days          %llu (message ids of delivered envelopes kept that long)\n",
             (unsigned long long)b->dedupe_days);
+    fprintf(f, "memory-reserve       %llu\n", (unsigned long long)b->memory_reserve);
     fprintf(f, "channels             owner-signed, restored from the store at start\n");
 }
 

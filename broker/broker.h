@@ -6,6 +6,7 @@
 #ifndef LIA_BROKER_H
 #define LIA_BROKER_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 typedef struct broker broker_t;
@@ -18,6 +19,8 @@ int broker_load(const char *path, broker_t **out);
 
 /* Prints the configuration as understood (check-only mode, -n). */
 void broker_print(const broker_t *b, FILE *f);
+/* Bytes of heap to touch at start (memory-reserve; see lia_daemon_reserve_memory). */
+uint64_t broker_memory_reserve(const broker_t *b);
 
 /* Opens the store, binds, and serves until SIGTERM/SIGINT (drain, commit, exit 0). Returns a
  * sysexits status. */

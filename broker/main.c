@@ -56,6 +56,8 @@ int main(int argc, char **argv)
         broker_destroy(&b);
         return EX_OK;
     }
+    if (lia_daemon_reserve_memory(broker_memory_reserve(b)) != 0)
+        log_warn("could not reserve memory-reserve bytes of heap; running without");
     status = broker_run(b);
     broker_destroy(&b);
     return status;

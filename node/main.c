@@ -55,6 +55,8 @@ int main(int argc, char **argv)
         node_destroy(&n);
         return EX_OK;
     }
+    if (lia_daemon_reserve_memory(node_memory_reserve(n)) != 0)
+        log_warn("could not reserve memory-reserve bytes of heap; running without");
     status = node_run(n);
     node_destroy(&n);
     return status;
