@@ -39,6 +39,7 @@
  *   held          (--hold-ms) the session lasted the whole hold time
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,8 +93,8 @@ static void zdie(const char *what)
 /* Prints the outcome line and exits according to --expect. */
 static void finish(const char *outcome, const char *detail)
 {
-    printf("{\"mode\":\"%s\",\"kind\":\"%s\",\"outcome\":\"%s\"%s%s}\n", mode,
-           kind ? kind : "", outcome, detail && detail[0] ? "," : "", detail ? detail : "");
+    printf("{\"mode\":\"%s\",\"kind\":\"%s\",\"outcome\":\"%s\"%s%s}\n", mode, kind ? kind : "",
+           outcome, detail && detail[0] ? "," : "", detail ? detail : "");
     fflush(stdout);
     exit(!expect || strcmp(expect, outcome) == 0 ? 0 : 1);
 }
@@ -157,9 +158,11 @@ static uint8_t *pack_frame(const Liaison__V1__Frame *f, size_t *len)
     return buf;
 }
 
+/* Sends one frame. Not queued within the send timeout (no session: the handshake was refused
+ * or the connection cut) is not an error here: the loop in main reports what happened. */
 static void send_buf(void *s, const uint8_t *buf, size_t len, int flags)
 {
-    if (zmq_send(s, len ? (const void *)buf : "", len, flags) < 0)
+    if (zmq_send(s, len ? (const void *)buf : "", len, flags) < 0 && zmq_errno() != EAGAIN)
         zdie("zmq_send");
 }
 
@@ -426,23 +429,44 @@ int main(int argc, char **argv)
     optind = 2;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'e': endpoint = optarg; break;
-        case 's': server_cert = optarg; break;
-        case 'k': key_path = optarg; break;
-        case 'K': kind = optarg; break;
-        case 'a': as_id = optarg; break;
-        case 'z': frame_size = strtoul(optarg, NULL, 10); break;
-        case 't': timeout_ms = strtol(optarg, NULL, 10); break;
-        case 'x': expect = optarg; break;
-        case 'H': hold_ms = strtol(optarg, NULL, 10); break;
-        case 'r': ready_file = optarg; break;
+        case 'e':
+            endpoint = optarg;
+            break;
+        case 's':
+            server_cert = optarg;
+            break;
+        case 'k':
+            key_path = optarg;
+            break;
+        case 'K':
+            kind = optarg;
+            break;
+        case 'a':
+            as_id = optarg;
+            break;
+        case 'z':
+            frame_size = strtoul(optarg, NULL, 10);
+            break;
+        case 't':
+            timeout_ms = strtol(optarg, NULL, 10);
+            break;
+        case 'x':
+            expect = optarg;
+            break;
+        case 'H':
+            hold_ms = strtol(optarg, NULL, 10);
+            break;
+        case 'r':
+            ready_file = optarg;
+            break;
         case 'c':
             channel_name = optarg;
             break;
         case 'C':
             change_path = optarg;
             break;
-        default: die("bad option");
+        default:
+            die("bad option");
         }
     }
     if (!endpoint)
@@ -452,6 +476,12 @@ int main(int argc, char **argv)
     if (!(ctx = zmq_ctx_new()) || !(dealer = zmq_socket(ctx, ZMQ_DEALER)))
         zdie("zmq socket");
     set_opt(dealer, ZMQ_LINGER, &zero, sizeof zero, "ZMQ_LINGER");
+    /* A DEALER blocks a send while it has no session; a refused handshake can tear the session
+     * down before the first send, and the peer would then wait for ever instead of reporting. */
+    {
+        int sndtimeo = (int)timeout_ms;
+        set_opt(dealer, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo, "ZMQ_SNDTIMEO");
+    }
     if (strcmp(mode, "curve") == 0 || strcmp(mode, "frame") == 0 ||
         strcmp(mode, "random-curve") == 0) {
         server_key(spk);
@@ -510,8 +540,7 @@ int main(int argc, char **argv)
                 snprintf(detail, sizeof detail, "\"cut_at_unix_ms\":%lld", (long long)cut_wall);
                 finish("cut", detail);
             }
-            finish("timeout", handshook ? "\"handshake\":\"succeeded\""
-                                        : "\"handshake\":\"none\"");
+            finish("timeout", handshook ? "\"handshake\":\"succeeded\"" : "\"handshake\":\"none\"");
         }
         wait = (long)(until - t);
         if (hold_until && !cut && wait > 200)
@@ -524,8 +553,7 @@ int main(int argc, char **argv)
             if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
                 handshook = 1;
                 if (cut) {
-                    snprintf(detail, sizeof detail, "\"cut_at_unix_ms\":%lld",
-                             (long long)cut_wall);
+                    snprintf(detail, sizeof detail, "\"cut_at_unix_ms\":%lld", (long long)cut_wall);
                     finish("cut-reconnected", detail);
                 }
             }
