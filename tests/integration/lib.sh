@@ -130,7 +130,7 @@ store $NET/$id/node.db
 control $NET/$id/control.sock
 heartbeat-ms 200
 heartbeat-timeout-ms 2000
-resend-ms 500
+resend-ms ${RESEND_MS:-500}
 memory-reserve $MEMORY_RESERVE
 ${NODE_EXTRA:-}
 $OFFICERS
