@@ -313,7 +313,7 @@ int broker_load(const char *path, broker_t **out)
                               &b->heartbeat_timeout_ms, err, sizeof err)) != 0 ||
         (rc = lia_config_uint(b->cfg, "dedupe-days", 0, 3650, 14, &b->dedupe_days, err,
                               sizeof err)) != 0 ||
-        (rc = lia_config_uint(b->cfg, "memory-reserve", 0, 1u << 30, LIA_MEMORY_RESERVE_DEFAULT,
+        (rc = lia_config_uint(b->cfg, "memory-reserve", 0, 1u << 29, LIA_MEMORY_RESERVE_DEFAULT,
                               &b->memory_reserve, err, sizeof err)) != 0)
         goto fail;
     level = lia_config_str(b->cfg, "log-level", "info");
