@@ -598,7 +598,6 @@ static int check_header(const Liaison__V1__EnvelopeHeader *h, size_t len, lia_de
     return 0;
 }
 
-/* Unpacks and checks envelope and header; on success the caller frees both. */
 /* The channel whose digest c holds, or NULL (for decode_strict). */
 static const char *cached_channel(const lia_inspect_cache *c)
 {

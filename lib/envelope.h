@@ -106,8 +106,8 @@ void lia_envelope_meta_free(lia_envelope_meta **p);
 /*
  * The hashes of the last channel stream inspected, for lia_envelope_inspect_cached: the
  * envelopes of one Publish are mostly one stream, whose destination digest and stream id need
- * hashing once. Caller-owned, zeroed before first use; any values are safe (they are only
- * reused for the same channel and sender strings).
+ * hashing once. Caller-owned and zeroed before first use; what it holds is reused only for the
+ * same channel and sender strings.
  */
 typedef struct {
     int valid;

@@ -3117,10 +3117,7 @@ static int finish_turn(node_t *n, struct turn *t, uint64_t next_first)
                 drop_conn(&n->conns[i]);
         recent_trim(n);
     }
-    for (size_t i = 0; i < MAX_CONNS; i++)
-        if (n->conns[i].c && lia_ctl_pending(n->conns[i].c) && lia_ctl_flush(n->conns[i].c) != 0 &&
-            lia_ctl_conn_fd(n->conns[i].c) < 0)
-            drop_conn(&n->conns[i]);
+    flush_clients(n);
     return busy;
 }
 
