@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "envelope.h"
+#include "arena.h"
 #include "error.h"
 #include "map.h"
 #include "merkle.h"
@@ -27,6 +28,7 @@ static const char label_keyslot[] = "liaison.v1.keyslot";
 #define ROOT_CACHE_SIZE 1024
 #define BATCH_TREES     8 /* batches whose verified nodes are kept (a few senders interleaved) */
 #define KEY_SLOTS_MAX   100000
+#define ARENA_SLACK     (64u << 10) /* decoder allocations allowed beyond 16 x the size */
 #define REPLAY_IDS      65536
 #define BATCH_MSG_BYTES (sizeof label_batch + LIA_KEY_ID_BYTES + 4 + LIA_HASH_BYTES)
 #define WRAP_AD_BYTES   (sizeof label_wrap_ad + 2 * LIA_KEY_ID_BYTES + LIA_DEST_DIGEST_BYTES + 8)
@@ -630,11 +632,14 @@ static int cached_stream(lia_inspect_cache *c, const char *sender, const lia_des
 }
 
 /*
- * Decodes buf strictly into *env and *hdr (owned by the caller) and fills d (pointing into
- * *hdr) and digest. known_channel/known_digest (optional): a channel already hashed, whose
- * digest is reused when the destination is that channel.
+ * Decodes buf strictly into *env and *hdr, both carved from arena a (which this initialises;
+ * the caller releases it once done with them, and on failure nothing is left to release),
+ * and fills d (pointing into *hdr) and digest. known_channel/known_digest (optional): a
+ * channel already hashed, whose digest is reused when the destination is that channel.
+ * An envelope that would make the decoder allocate more than 16 times its size (plus
+ * ARENA_SLACK) is refused as LIA_ERR_TOO_LARGE.
  */
-static int decode_strict(const uint8_t *buf, size_t len, Liaison__V1__Envelope **env,
+static int decode_strict(lia_arena *a, const uint8_t *buf, size_t len, Liaison__V1__Envelope **env,
                          Liaison__V1__EnvelopeHeader **hdr, lia_dest *d,
                          uint8_t digest[LIA_DEST_DIGEST_BYTES], const char *known_channel,
                          const uint8_t *known_digest)
@@ -645,15 +650,16 @@ static int decode_strict(const uint8_t *buf, size_t len, Liaison__V1__Envelope *
 
     *env = NULL;
     *hdr = NULL;
+    lia_arena_init(a, 16 * (size_t)len + ARENA_SLACK);
     if (!buf || len == 0)
         return LIA_ERR_DECODE;
     if (len > LIA_ENVELOPE_MAX)
         return LIA_ERR_TOO_LARGE;
-    e = liaison__v1__envelope__unpack(NULL, len, buf);
+    e = liaison__v1__envelope__unpack(&a->pb, len, buf);
     if (!e || (rc = check_envelope(e, len)) != 0)
         goto fail;
     rc = LIA_ERR_DECODE;
-    h = liaison__v1__envelope_header__unpack(NULL, e->header.len, e->header.data);
+    h = liaison__v1__envelope_header__unpack(&a->pb, e->header.len, e->header.data);
     if (!h || (rc = check_header(h, e->header.len, d)) != 0)
         goto fail;
     if (known_channel && d->channel && strcmp(d->channel, known_channel) == 0) {
@@ -666,10 +672,9 @@ static int decode_strict(const uint8_t *buf, size_t len, Liaison__V1__Envelope *
     *hdr = h;
     return 0;
 fail:
-    if (h)
-        liaison__v1__envelope_header__free_unpacked(h, NULL);
-    if (e)
-        liaison__v1__envelope__free_unpacked(e, NULL);
+    if (lia_arena_exhausted(a))
+        rc = LIA_ERR_TOO_LARGE;
+    lia_arena_release(a);
     return rc;
 }
 
@@ -681,6 +686,7 @@ int lia_envelope_inspect(const uint8_t *buf, size_t len, lia_envelope_meta **out
 int lia_envelope_inspect_cached(const uint8_t *buf, size_t len, lia_inspect_cache *cache,
                                 lia_envelope_meta **out)
 {
+    lia_arena arena;
     Liaison__V1__Envelope *e;
     Liaison__V1__EnvelopeHeader *h;
     lia_envelope_meta *m;
@@ -689,7 +695,7 @@ int lia_envelope_inspect_cached(const uint8_t *buf, size_t len, lia_inspect_cach
     int rc;
 
     *out = NULL;
-    if ((rc = decode_strict(buf, len, &e, &h, &d, digest, cached_channel(cache),
+    if ((rc = decode_strict(&arena, buf, len, &e, &h, &d, digest, cached_channel(cache),
                             cache ? cache->digest : NULL)) != 0)
         return rc;
     rc = LIA_ERR_NOMEM;
@@ -725,8 +731,7 @@ int lia_envelope_inspect_cached(const uint8_t *buf, size_t len, lia_inspect_cach
     *out = m;
     rc = 0;
 done:
-    liaison__v1__envelope_header__free_unpacked(h, NULL);
-    liaison__v1__envelope__free_unpacked(e, NULL);
+    lia_arena_release(&arena);
     return rc;
 }
 
@@ -870,6 +875,7 @@ static int take_grant(lia_opener_t *o, const Liaison__V1__EnvelopeHeader *h,
 int lia_opener_open(lia_opener_t *o, const uint8_t *buf, size_t len, uint64_t now_ms,
                     lia_opened **out)
 {
+    lia_arena arena;
     Liaison__V1__Envelope *e = NULL;
     Liaison__V1__EnvelopeHeader *h = NULL;
     const lia_cert_info *cert;
@@ -882,7 +888,7 @@ int lia_opener_open(lia_opener_t *o, const uint8_t *buf, size_t len, uint64_t no
     int rc, cached, granted;
 
     *out = NULL;
-    if ((rc = decode_strict(buf, len, &e, &h, &d, digest, cached_channel(&o->last.stream),
+    if ((rc = decode_strict(&arena, buf, len, &e, &h, &d, digest, cached_channel(&o->last.stream),
                             o->last.stream.digest)) != 0)
         return rc;
     if (h->created_at_ms > now_ms + LIA_CLOCK_SKEW_MS) {
@@ -974,9 +980,6 @@ int lia_opener_open(lia_opener_t *o, const uint8_t *buf, size_t len, uint64_t no
 fail:
     lia_opened_free(&res);
     lia_symkey_destroy(&new_key);
-    if (h)
-        liaison__v1__envelope_header__free_unpacked(h, NULL);
-    if (e)
-        liaison__v1__envelope__free_unpacked(e, NULL);
+    lia_arena_release(&arena);
     return rc;
 }

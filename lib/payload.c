@@ -10,6 +10,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "payload.h"
+#include "arena.h"
 #include "canonical.h"
 
 #include <arpa/inet.h>
@@ -858,79 +859,17 @@ int lia_payload_validate(const Liaison__V1__Payload *p)
 /* ------------------------------------------------------------------ decoding */
 
 /*
- * Allocator for decoding: a bump arena that refuses to go beyond a budget, against memory
- * amplification (a few wire bytes can make protobuf-c allocate a whole struct). A payload
- * decodes into a hundred small blocks; carving them from a few chunks and releasing the chunks
- * at once costs a fraction of a malloc and free each. protobuf-c allocates the top-level
- * message first, so the decoded Payload sits at the start of the first chunk, and
- * lia_payload_free finds every chunk from it. Frees during decoding are no-ops.
+ * A payload decodes into an arena (arena.h) of its own, on the heap: protobuf-c allocates the
+ * top-level message first, so the decoded Payload sits at the start of the arena's first
+ * buffer, and lia_payload_free finds the arena from it. The budget (16 times the size plus
+ * 4 MiB) stops memory amplification (a few wire bytes can make protobuf-c allocate a whole
+ * struct).
  */
-struct chunk {
-    struct chunk *next; /* the first chunk links all the others */
-    size_t cap, used;
-    _Alignas(16) unsigned char data[];
-};
-
-struct budget {
-    size_t used, limit;
-    bool exhausted;
-    struct chunk *first, *cur;
-};
-
-#define CHUNK_MIN (8u << 10)
-
-static void *budget_alloc(void *data, size_t size)
+static lia_arena *arena_of(Liaison__V1__Payload *p)
 {
-    struct budget *b = data;
-    size_t need = (size + 15) & ~(size_t)15, cost = size + 16; /* rough malloc overhead */
-    void *ptr;
-
-    if (need < size || cost < size || cost > b->limit - b->used) {
-        b->exhausted = true;
-        return NULL;
-    }
-    if (need == 0)
-        need = 16;
-    if (!b->cur || b->cur->cap - b->cur->used < need) {
-        size_t cap = b->cur ? 2 * b->cur->cap : CHUNK_MIN;
-        struct chunk *c;
-        if (cap < need)
-            cap = need;
-        if (!(c = malloc(sizeof *c + cap)))
-            return NULL;
-        c->cap = cap;
-        c->used = 0;
-        c->next = NULL;
-        if (!b->first) {
-            b->first = c;
-        } else {
-            c->next = b->first->next;
-            b->first->next = c;
-        }
-        b->cur = c;
-    }
-    b->used += cost;
-    ptr = b->cur->data + b->cur->used;
-    b->cur->used += need;
-    return ptr;
+    return (lia_arena *)(void *)((unsigned char *)p - offsetof(lia_arena, first));
 }
 
-static void budget_free(void *data, void *ptr)
-{
-    (void)data;
-    (void)ptr;
-}
-
-static void free_chunks(struct chunk *first)
-{
-    while (first) {
-        struct chunk *next = first->next;
-        free(first);
-        first = next;
-    }
-}
-
-/* A ProtobufCBuffer that compares what is appended with the expected bytes. */
 int lia_payload_decode(const uint8_t *buf, size_t len, Liaison__V1__Payload **out)
 {
     return lia_payload_decode_ex(buf, len, 0, out);
@@ -939,8 +878,7 @@ int lia_payload_decode(const uint8_t *buf, size_t len, Liaison__V1__Payload **ou
 int lia_payload_decode_ex(const uint8_t *buf, size_t len, int flags, Liaison__V1__Payload **out)
 {
     static const uint8_t empty[1];
-    struct budget b;
-    ProtobufCAllocator alloc = {budget_alloc, budget_free, &b};
+    lia_arena *a;
     Liaison__V1__Payload *p;
     int rc;
 
@@ -954,18 +892,15 @@ int lia_payload_decode_ex(const uint8_t *buf, size_t len, int flags, Liaison__V1
             return LIA_ERR_INVALID;
         buf = empty;
     }
-    b.used = 0;
-    b.limit = 16 * len + (4u << 20);
-    b.exhausted = false;
-    b.first = b.cur = NULL;
-    p = liaison__v1__payload__unpack(&alloc, len, buf);
-    if (!p) {
-        free_chunks(b.first);
-        return b.exhausted ? LIA_ERR_TOO_LARGE : LIA_ERR_DECODE;
-    }
-    if ((void *)p != (void *)b.first->data) { /* lia_payload_free could not find the chunks */
-        free_chunks(b.first);
-        return LIA_ERR_DECODE;
+    if (!(a = malloc(sizeof *a)))
+        return LIA_ERR_NOMEM;
+    lia_arena_init(a, 16 * len + (4u << 20));
+    p = liaison__v1__payload__unpack(&a->pb, len, buf);
+    if (!p || (void *)p != (void *)a->first) { /* else lia_payload_free could not find a */
+        rc = lia_arena_exhausted(a) ? LIA_ERR_TOO_LARGE : LIA_ERR_DECODE;
+        lia_arena_release(a);
+        free(a);
+        return rc;
     }
     rc = check_generic(&p->base, LIA_ERR_DECODE, true);
     if (rc == 0 && !(flags & LIA_PAYLOAD_REENCODED) && !lia_pb_canonical(&p->base, buf, len))
@@ -982,9 +917,12 @@ int lia_payload_decode_ex(const uint8_t *buf, size_t len, int flags, Liaison__V1
 
 void lia_payload_free(Liaison__V1__Payload **p)
 {
+    lia_arena *a;
     if (!p || !*p)
         return;
-    free_chunks((struct chunk *)((unsigned char *)*p - offsetof(struct chunk, data)));
+    a = arena_of(*p);
+    lia_arena_release(a);
+    free(a);
     *p = NULL;
 }
 

@@ -956,6 +956,72 @@ static void test_bounds_and_garbage(void **state)
     }
 }
 
+/* Appends a protobuf length-delimited field (tag, varint length, bytes) at p; returns the end. */
+static uint8_t *put_field(uint8_t *p, uint8_t tag, const uint8_t *data, size_t len)
+{
+    *p++ = tag;
+    for (size_t v = len;; v >>= 7) {
+        *p++ = (uint8_t)((v & 0x7F) | (v > 0x7F ? 0x80 : 0));
+        if (v <= 0x7F)
+            break;
+    }
+    if (len)
+        memcpy(p, data, len);
+    return p + len;
+}
+
+/*
+ * An envelope of about 60 KB whose header holds a key grant of 29,000 empty wrapped keys: two
+ * wire bytes each, a whole struct each once decoded (about 3 MB). The decoder's budget (16
+ * times the envelope's size) refuses it before it allocates that much, at the broker (inspect)
+ * and at a node (open) alike.
+ */
+static void test_decoder_amplification(void **state)
+{
+    struct fixture *f = *state;
+    enum { KEYS = 29000 };
+    size_t grant_len = 2 * KEYS, hdr_cap = grant_len + 16, env_cap = hdr_cap + 512;
+    uint8_t *grant = malloc(grant_len), *hdr = malloc(hdr_cap), *env = malloc(env_cap);
+    uint8_t ct[32] = {0}, sig[64] = {0}, proof[80], *p;
+    lia_envelope_meta *meta = NULL;
+    lia_opened *m = NULL;
+
+    assert_non_null(grant);
+    assert_non_null(hdr);
+    assert_non_null(env);
+    for (size_t i = 0; i < KEYS; i++) { /* KeyGrant.keys (2): an empty WrappedKey */
+        grant[2 * i] = 0x12;
+        grant[2 * i + 1] = 0x00;
+    }
+    p = put_field(hdr, 0x5A, grant, grant_len); /* EnvelopeHeader.key_grant (11) */
+    size_t hdr_len = (size_t)(p - hdr);
+    assert_true(hdr_len <= LIA_HEADER_MAX);
+    p = proof; /* BatchProof: leaf_index 0, leaf_count (2) = 1, signature (4) */
+    *p++ = 0x10;
+    *p++ = 0x01;
+    p = put_field(p, 0x22, sig, sizeof sig);
+    size_t proof_len = (size_t)(p - proof);
+    p = put_field(env, 0x0A, hdr, hdr_len); /* Envelope.header (1) */
+    p = put_field(p, 0x12, ct, sizeof ct);  /* Envelope.ciphertext (2) */
+    p = put_field(p, 0x1A, proof, proof_len);
+    size_t env_len = (size_t)(p - env);
+
+    assert_int_equal(lia_envelope_inspect(env, env_len, &meta), LIA_ERR_TOO_LARGE);
+    assert_null(meta);
+    assert_int_equal(lia_opener_open(f->open[BOB], env, env_len, f->now_ms, &m), LIA_ERR_TOO_LARGE);
+    assert_null(m);
+    /* The same header with 8 keys decodes, and is refused for what it is (no version...). */
+    p = put_field(hdr, 0x5A, grant, 2 * 8);
+    hdr_len = (size_t)(p - hdr);
+    p = put_field(env, 0x0A, hdr, hdr_len);
+    p = put_field(p, 0x12, ct, sizeof ct);
+    p = put_field(p, 0x1A, proof, proof_len);
+    assert_int_equal(lia_envelope_inspect(env, (size_t)(p - env), &meta), LIA_ERR_VERSION);
+    free(grant);
+    free(hdr);
+    free(env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -975,6 +1041,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_inspect_cached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certificates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bounds_and_garbage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decoder_amplification, setup, teardown),
     };
     if (lia_vault_init() != 0)
         return 1;
