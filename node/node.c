@@ -58,6 +58,7 @@
 #include "liaison/v1/transport.pb-c.h"
 
 #define BURST               1024
+#define TURNS               4 /* groups in the commit pipeline (struct pipeline) */
 #define MAX_CONNS           64
 #define MAX_ALLOWED         32
 #define FRAME_SLACK         1024
@@ -182,7 +183,8 @@ struct pending_send {
 /*
  * A committed group whose effects wait for its fsync (lia_nstore_sync_start): the operators'
  * replies, the envelopes to publish, the DeliverAck and what the followers are shown. The loop
- * keeps two, so that one can be prepared and committed while the other syncs.
+ * keeps a ring of TURNS (struct pipeline): groups go on being read, applied and committed while
+ * the sync of earlier ones runs.
  */
 struct turn {
     struct pending_send *sends; /* BURST */
@@ -192,6 +194,19 @@ struct turn {
     int need_resync;       /* the broker did not store something: resend, in order */
     uint64_t cursor;       /* inbox cursor after the group */
     uint64_t outbox_first; /* the first outbox id the group wrote; 0 if none */
+};
+
+/*
+ * The committed groups not yet durable, oldest first, in a ring of TURNS: the first n_sync are
+ * covered by the running fdatasync (it started after they were committed), the n_wait after
+ * them were committed while it ran and wait for the next one. One more turn is the group being
+ * read. A node whose sync takes longer than reading and applying a group so goes on working:
+ * with two turns it slept in the sync's wait whenever its inputs outran the disk, and the
+ * processes downstream of it with it.
+ */
+struct pipeline {
+    struct turn turns[TURNS];
+    size_t head, n_sync, n_wait;
 };
 
 struct node {
@@ -3121,18 +3136,57 @@ static int finish_turn(node_t *n, struct turn *t, uint64_t next_first)
     return busy;
 }
 
-/* Waits for the running sync (the store's failure stops the daemon: nothing that depends on
- * the group left the process), then finishes the group it covers. */
-static int settle(node_t *n, struct turn **pending, uint64_t next_first)
+static struct turn *turn_at(struct pipeline *pl, size_t i)
 {
-    int busy;
-    if (!*pending)
+    return &pl->turns[(pl->head + i) % TURNS];
+}
+
+/* The first outbox id written by the committed groups from index i on (0 if none): what is not
+ * durable yet, or not yet finished, and so must not be published from the store. */
+static uint64_t first_outbox_from(struct pipeline *pl, size_t i)
+{
+    for (; i < pl->n_sync + pl->n_wait; i++)
+        if (turn_at(pl, i)->outbox_first)
+            return turn_at(pl, i)->outbox_first;
+    return 0;
+}
+
+/* Starts the sync of every committed group that waits for one (none may be running). */
+static void start_sync(node_t *n, struct pipeline *pl)
+{
+    if (pl->n_wait == 0)
+        return;
+    if (lia_nstore_sync_start(n->store) != 0)
+        fatal(EX_IOERR, "%s: cannot sync; stopping", n->store_path);
+    pl->n_sync = pl->n_wait;
+    pl->n_wait = 0;
+}
+
+/* Waits for the running sync (the store's failure stops the daemon: nothing that depends on
+ * the groups left the process), finishes the groups it covers, in order, and starts the sync
+ * of those committed meanwhile. Returns 1 if there is more to do without waiting. */
+static int settle(node_t *n, struct pipeline *pl)
+{
+    int busy = 0;
+    if (pl->n_sync == 0)
         return 0;
     if (lia_nstore_sync_wait(n->store) != 0)
         fatal(EX_IOERR, "%s: durable commit failed; stopping (nothing unsaved was acknowledged)",
               n->store_path);
-    busy = finish_turn(n, *pending, next_first);
-    *pending = NULL;
+    for (size_t i = 0; i < pl->n_sync; i++)
+        busy |= finish_turn(n, turn_at(pl, i), first_outbox_from(pl, i + 1));
+    pl->head = (pl->head + pl->n_sync) % TURNS;
+    pl->n_sync = 0;
+    start_sync(n, pl);
+    return busy;
+}
+
+/* Settles until no committed group waits: everything this node said is durable. */
+static int settle_all(node_t *n, struct pipeline *pl)
+{
+    int busy = 0;
+    while (pl->n_sync > 0)
+        busy |= settle(n, pl);
     return busy;
 }
 
@@ -3140,19 +3194,19 @@ static int settle(node_t *n, struct turn **pending, uint64_t next_first)
  * The loop, one turn at a time: read what the control clients and the broker sent, apply it
  * in one group (membership changes, sealing the sends into the outbox, the broker's
  * acknowledgements, the deliveries into the inbox), commit, and tell everyone once the group
- * is durable. The fsync of one group runs on the store's thread while the next turn reads and
- * applies its inputs (two struct turn alternate), so a node spends its 4 ms per sync working;
- * nothing a group changed leaves the process before its sync returned (finish_turn).
+ * is durable. The fsync runs on the store's thread while the next turns read, apply and commit
+ * their inputs (struct pipeline), so a node spends its 4 ms per sync working; nothing a group
+ * changed leaves the process before a sync that covers it returned (finish_turn).
  */
 int node_run(node_t *n)
 {
-    struct turn turns[2], *pending = NULL;
+    static struct pipeline pl; /* one loop per process */
     struct delivery *dels = NULL;
     uint8_t(*acked)[LIA_MESSAGE_ID_BYTES] = NULL;
     struct sigaction sa;
-    int rc, status = EX_OK, which = 0;
+    int rc, status = EX_OK;
 
-    memset(turns, 0, sizeof turns);
+    memset(&pl, 0, sizeof pl);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
     sigemptyset(&sa.sa_mask);
@@ -3165,11 +3219,12 @@ int node_run(node_t *n)
     if ((rc = open_all(n)) != 0)
         return lia_err_exit(rc);
     n->shown = n->recent_from = n->cursor;
-    turns[0].sends = calloc(BURST, sizeof *turns[0].sends);
-    turns[1].sends = calloc(BURST, sizeof *turns[1].sends);
+    for (size_t k = 0; k < TURNS; k++)
+        if (!(pl.turns[k].sends = calloc(BURST, sizeof *pl.turns[k].sends)))
+            return EX_OSERR;
     dels = calloc(BURST, sizeof *dels);
     acked = calloc(ACKED_MAX, sizeof *acked);
-    if (!turns[0].sends || !turns[1].sends || !dels || !acked)
+    if (!dels || !acked)
         return EX_OSERR;
     log_notice("node %s: broker %s, cursor %llu", n->me, n->broker_ep,
                (unsigned long long)n->cursor);
@@ -3179,14 +3234,14 @@ int node_run(node_t *n)
 
     while (!stop_requested) {
         struct pollfd pfd[3 + MAX_CONNS];
-        struct turn *t = &turns[which];
+        struct turn *t = turn_at(&pl, pl.n_sync + pl.n_wait); /* the group being read */
         size_t nfds = 0, n_dels = 0, sync_ix = 0;
         int group = 0;
         uint64_t now;
 
         if (reload_requested) {
             reload_requested = 0;
-            busy |= settle(n, &pending, 0);
+            busy |= settle_all(n, &pl);
             node_reload(n);
         }
 
@@ -3199,16 +3254,16 @@ int node_run(node_t *n)
                 pfd[nfds++] = (struct pollfd){
                     lia_ctl_conn_fd(n->conns[i].c),
                     (short)(POLLIN | (lia_ctl_pending(n->conns[i].c) ? POLLOUT : 0)), 0};
-        if (pending) {
+        if (pl.n_sync) {
             sync_ix = nfds;
             pfd[nfds++] = (struct pollfd){lia_nstore_sync_fd(n->store), POLLIN, 0};
         }
         if (poll(pfd, nfds, busy ? 0 : (int)n->heartbeat_ms) < 0 && errno != EINTR)
             log_warn_errno("poll");
         busy = 0;
-        /* The last group is durable: tell everyone before reading more. */
-        if (pending && (pfd[sync_ix].revents & (POLLIN | POLLHUP | POLLERR)))
-            busy |= settle(n, &pending, 0);
+        /* The groups the sync covered are durable: tell everyone before reading more. */
+        if (pl.n_sync && (pfd[sync_ix].revents & (POLLIN | POLLHUP | POLLERR)))
+            busy |= settle(n, &pl);
         /* Queued replies go out as the clients read them; lagging followers catch up. */
         for (size_t i = 0; i < MAX_CONNS; i++) {
             struct conn *cc = &n->conns[i];
@@ -3336,7 +3391,7 @@ int node_run(node_t *n)
             group = 1;
         } else if (t->need_resync) {
             busy = 1;
-            busy |= settle(n, &pending, 0);
+            busy |= settle_all(n, &pl);
             resync(n);
         }
         if (group) {
@@ -3344,7 +3399,7 @@ int node_run(node_t *n)
              * applies them is durable: one such group at a time, so they wait for the other. */
             int alone = n->n_mc > 0;
             if (alone)
-                busy |= settle(n, &pending, 0);
+                busy |= settle_all(n, &pl);
             if (lia_nstore_begin(n->store) != 0)
                 fatal(EX_IOERR, "%s: cannot start a transaction", n->store_path);
             /* Membership first: sends of this turn are sealed for the members of now, and
@@ -3378,14 +3433,13 @@ int node_run(node_t *n)
                       n->store_path);
             if (!n->unsynced_from)
                 n->unsynced_from = t->outbox_first;
-            /* This group's fsync can start once the one before it returned. */
-            busy |= settle(n, &pending, t->outbox_first);
-            if (lia_nstore_sync_start(n->store) != 0)
-                fatal(EX_IOERR, "%s: cannot sync; stopping", n->store_path);
-            pending = t;
-            which ^= 1;
-            if (alone)
-                busy |= settle(n, &pending, 0);
+            /* Its fsync starts now, or when the running one returned (settle). */
+            pl.n_wait++;
+            if (pl.n_sync == 0)
+                start_sync(n, &pl);
+            /* No turn left to read into: wait for the running sync. */
+            if (alone || pl.n_sync + pl.n_wait == TURNS)
+                busy |= alone ? settle_all(n, &pl) : settle(n, &pl);
         }
         /* An export with nothing queued can go on at once: do not wait in poll. */
         for (size_t i = 0; i < MAX_CONNS; i++)
@@ -3418,11 +3472,11 @@ int node_run(node_t *n)
             }
         }
     }
-    /* Drain: the last group's sync, and its replies and acknowledgements. */
-    (void)settle(n, &pending, 0);
+    /* Drain: the last groups' syncs, and their replies and acknowledgements. */
+    (void)settle_all(n, &pl);
     log_notice("stopping: everything accepted was committed");
-    for (int k = 0; k < 2; k++)
-        free(turns[k].sends);
+    for (size_t k = 0; k < TURNS; k++)
+        free(pl.turns[k].sends);
     free(dels);
     free(acked);
     return status;
