@@ -279,70 +279,79 @@ static int require_distinct(char *const *v, size_t n)
 /* ------------------------------------------------------------------ generic pass */
 
 /*
- * Walks m and every sub-message through the descriptors: no unknown fields (LIA_ERR_INVALID,
- * or unknown_err for the decoder), strings within LIA_PAYLOAD_TEXT_MAX and clean, bytes within
- * LIA_PAYLOAD_MAX, enum values defined, repeated fields within LIA_PAYLOAD_REPEATED_MAX and
- * without NULL elements. Only the active member of a oneof is looked at. Recursion depth is
+ * Walks m and every sub-message through the descriptors: no unknown fields (unknown_err),
+ * strings within LIA_PAYLOAD_TEXT_MAX and clean, bytes within LIA_PAYLOAD_MAX, enum values
+ * defined, repeated fields within LIA_PAYLOAD_REPEATED_MAX and without NULL elements
+ * (LIA_ERR_INVALID). With invalid set (the decoder), a LIA_ERR_INVALID finding only sets
+ * *invalid and the walk goes on, so that an unknown field anywhere still decides the error in
+ * the same single pass. Only the active member of a oneof is looked at. Recursion depth is
  * bounded by the schema, which has no recursive types.
  */
-static int check_generic(const ProtobufCMessage *m, int unknown_err, bool unknown_only)
+static int check_generic(const ProtobufCMessage *m, int unknown_err, bool *invalid)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
     const char *base = (const char *)m;
+    bool bad;
     if (m->n_unknown_fields != 0)
         return unknown_err;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         size_t n = 1;
         const void *elems;
-        if (unknown_only && f->type != PROTOBUF_C_TYPE_MESSAGE)
-            continue;
         if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
             *(const uint32_t *)(const void *)(base + f->quantifier_offset) != f->id)
             continue;
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
             n = *(const size_t *)(const void *)(base + f->quantifier_offset);
             elems = *(const void *const *)(const void *)(base + f->offset);
-            if (n > LIA_PAYLOAD_REPEATED_MAX || (n > 0 && elems == NULL))
-                return LIA_ERR_INVALID;
+            if (n > LIA_PAYLOAD_REPEATED_MAX || (n > 0 && elems == NULL)) {
+                if (!invalid)
+                    return LIA_ERR_INVALID;
+                *invalid = true; /* and the field is not looked into */
+                continue;
+            }
         } else {
             elems = base + f->offset;
         }
         for (size_t k = 0; k < n; k++) {
+            bad = false;
             switch (f->type) {
             case PROTOBUF_C_TYPE_STRING: {
                 const char *s = ((const char *const *)elems)[k];
-                if ((s == NULL && f->label == PROTOBUF_C_LABEL_REPEATED) ||
-                    !text_ok(s, 0, LIA_PAYLOAD_TEXT_MAX, true))
-                    return LIA_ERR_INVALID;
+                bad = (s == NULL && f->label == PROTOBUF_C_LABEL_REPEATED) ||
+                      !text_ok(s, 0, LIA_PAYLOAD_TEXT_MAX, true);
                 break;
             }
             case PROTOBUF_C_TYPE_BYTES: {
                 const ProtobufCBinaryData *b = &((const ProtobufCBinaryData *)elems)[k];
-                if (b->len > LIA_PAYLOAD_MAX || (b->len > 0 && b->data == NULL))
-                    return LIA_ERR_INVALID;
+                bad = b->len > LIA_PAYLOAD_MAX || (b->len > 0 && b->data == NULL);
                 break;
             }
             case PROTOBUF_C_TYPE_ENUM: {
                 int v = ((const int *)elems)[k];
-                if (!protobuf_c_enum_descriptor_get_value(f->descriptor, v))
-                    return LIA_ERR_INVALID;
+                bad = !protobuf_c_enum_descriptor_get_value(f->descriptor, v);
                 break;
             }
             case PROTOBUF_C_TYPE_MESSAGE: {
                 const ProtobufCMessage *sub = ((const ProtobufCMessage *const *)elems)[k];
                 if (sub == NULL) {
-                    if (f->label == PROTOBUF_C_LABEL_REPEATED)
-                        return LIA_ERR_INVALID;
+                    bad = f->label == PROTOBUF_C_LABEL_REPEATED;
                     break;
                 }
-                if (sub->descriptor != f->descriptor)
-                    return LIA_ERR_INVALID;
-                CHECK(check_generic(sub, unknown_err, unknown_only));
+                if (sub->descriptor != f->descriptor) {
+                    bad = true;
+                    break;
+                }
+                CHECK(check_generic(sub, unknown_err, invalid));
                 break;
             }
             default:
                 break;
+            }
+            if (bad) {
+                if (!invalid)
+                    return LIA_ERR_INVALID;
+                *invalid = true;
             }
         }
     }
@@ -831,7 +840,11 @@ static const EntitySet *body_entities(const Payload *p)
     }
 }
 
-int lia_payload_validate(const Liaison__V1__Payload *p)
+/*
+ * Everything lia_payload_validate checks; generic says what check_generic already found (0, or
+ * LIA_ERR_INVALID) when the decoder ran it, or -1 to run it here.
+ */
+static int validate(const Liaison__V1__Payload *p, int generic)
 {
     struct vctx c = {0};
     int rc;
@@ -841,7 +854,7 @@ int lia_payload_validate(const Liaison__V1__Payload *p)
         return LIA_ERR_VERSION;
     if (sodium_init() < 0)
         return LIA_ERR_CRYPTO;
-    CHECK(check_generic(&p->base, LIA_ERR_INVALID, false));
+    CHECK(generic >= 0 ? generic : check_generic(&p->base, LIA_ERR_INVALID, NULL));
     REQUIRE(text_ok(p->officer, 1, LIA_PAYLOAD_CODE_MAX, false));
     REQUIRE(p->body_case != LIAISON__V1__PAYLOAD__BODY__NOT_SET);
     CHECK(check_governance(p->governance, &c));
@@ -854,6 +867,11 @@ int lia_payload_validate(const Liaison__V1__Payload *p)
         rc = check_body(p, &c);
     free(c.ids);
     return rc;
+}
+
+int lia_payload_validate(const Liaison__V1__Payload *p)
+{
+    return validate(p, -1);
 }
 
 /* ------------------------------------------------------------------ decoding */
@@ -902,11 +920,14 @@ int lia_payload_decode_ex(const uint8_t *buf, size_t len, int flags, Liaison__V1
         free(a);
         return rc;
     }
-    rc = check_generic(&p->base, LIA_ERR_DECODE, true);
+    /* One walk: an unknown field anywhere is a decoding error (it decides over any other
+     * finding), the rest of what it finds waits for its turn in validate. */
+    bool invalid = false;
+    rc = check_generic(&p->base, LIA_ERR_DECODE, &invalid);
     if (rc == 0 && !(flags & LIA_PAYLOAD_REENCODED) && !lia_pb_canonical(&p->base, buf, len))
         rc = LIA_ERR_DECODE;
     if (rc == 0)
-        rc = lia_payload_validate(p);
+        rc = validate(p, invalid ? LIA_ERR_INVALID : 0);
     if (rc != 0) {
         lia_payload_free(&p);
         return rc;

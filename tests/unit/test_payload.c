@@ -1323,6 +1323,16 @@ static void test_decode_unknown_fields(void **state)
     buf = pack(&f->p, &len);
     assert_int_equal(decode_rc(buf, len), LIA_ERR_DECODE);
     free(buf);
+    /* An unknown field decides over any other finding of the same walk, before or after it
+     * (a control character in a name of the first person). */
+    f->person[0].family_name = "HOX\x01HA";
+    buf = pack(&f->p, &len);
+    assert_int_equal(decode_rc(buf, len), LIA_ERR_DECODE);
+    free(buf);
+    f->person[1].base.n_unknown_fields = 0;
+    buf = pack(&f->p, &len);
+    assert_int_equal(decode_rc(buf, len), LIA_ERR_INVALID);
+    free(buf);
     free(ext);
     free(f);
 }
