@@ -129,6 +129,7 @@ struct wfile {
     size_t len;         /* ...their length... */
     sqlite3_int64 off;  /* ...and the file offset of buf[0] */
     int commit_next;    /* the last write was a commit frame's header: flush after its page */
+    sqlite3_int64 hi;   /* the end of the furthest write since the log last started over */
 };
 
 static sqlite3_vfs *real_vfs;
@@ -158,17 +159,31 @@ static int wal_flush(struct wfile *w)
     return rc;
 }
 
+/*
+ * Only appends are buffered: a frame header at or past the furthest byte written (hi), and
+ * whatever continues the buffer. A write anywhere else (the WAL header when the log starts
+ * over, a page SQLite overwrites in place within a transaction, the frame headers it rewrites
+ * with new checksums before the commit publishes them) first writes the buffer out and then
+ * goes straight to the file, so that nothing can stay behind in the buffer once the commit
+ * frame's page was written.
+ */
 static int wal_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 ofst)
 {
     struct wfile *w = (struct wfile *)f;
-    int rc, commit = 0;
+    sqlite3_int64 end = ofst + (amt > 0 ? amt : 0);
+    int rc, append;
 
-    if (amt <= 0)
-        return w->real->pMethods->xWrite(w->real, data, amt, ofst);
-    if (w->len > 0 && (ofst != w->off + (sqlite3_int64)w->len || w->len + (size_t)amt > WALBUF_CAP))
+    append = amt > 0 && (size_t)amt <= WALBUF_CHUNK &&
+             (w->len > 0 ? ofst == w->off + (sqlite3_int64)w->len
+                         : amt == WAL_FRAME_HDR && ofst >= w->hi);
+    if (w->len > 0 && (!append || w->len + (size_t)amt > WALBUF_CAP))
         if ((rc = wal_flush(w)) != SQLITE_OK)
             return rc;
-    if ((size_t)amt > WALBUF_CHUNK) /* larger than a piece: as it comes */
+    if (ofst == 0)
+        w->hi = 0; /* the log starts over */
+    if (end > w->hi)
+        w->hi = end;
+    if (!append)
         return w->real->pMethods->xWrite(w->real, data, amt, ofst);
     if (w->len == 0)
         w->off = ofst;
@@ -179,9 +194,9 @@ static int wal_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 o
         w->commit_next = (h[4] | h[5] | h[6] | h[7]) != 0;
         return SQLITE_OK;
     }
-    commit = w->commit_next;
-    w->commit_next = 0;
-    return commit ? wal_flush(w) : SQLITE_OK;
+    if (!w->commit_next)
+        return SQLITE_OK;
+    return wal_flush(w); /* the page of a commit frame: the COMMIT is about to publish */
 }
 
 static int wal_read(sqlite3_file *f, void *out, int amt, sqlite3_int64 ofst)

@@ -977,50 +977,6 @@ static lia_symkey_t *new_key(void)
     return k;
 }
 
-/* 1 if the file at path holds the bytes needle[0..n). */
-static int file_holds(const char *path, const uint8_t *needle, size_t n)
-{
-    size_t len;
-    uint8_t *buf = tu_read_file(path, &len);
-    int found = 0;
-    for (size_t i = 0; !found && len >= n && i <= len - n; i++)
-        found = memcmp(buf + i, needle, n) == 0;
-    free(buf);
-    return found;
-}
-
-/*
- * The store's VFS keeps WAL appends in a buffer (lib/store.c, "WAL appends in large writes"):
- * a committed group must be in the WAL file when the COMMIT returns, before any sync, or
- * another connection (the checkpointer) would read what is not there, and the deferred
- * fdatasync of the WAL would miss it. Several groups, so that the buffer also meets appends
- * that continue the last one.
- */
-static void test_nstore_commit_reaches_wal(void **state)
-{
-    const char *path = store_path("nstore-wal");
-    char wal[4096];
-    uint8_t id[LIA_MESSAGE_ID_BYTES], e[ENV_LEN];
-    lia_symkey_t *key = new_key();
-    lia_nstore_t *s;
-    (void)state;
-
-    snprintf(wal, sizeof wal, "%s-wal", path);
-    assert_int_equal(lia_nstore_open(path, key, &s), 0);
-    for (uint64_t g = 1; g <= 4; g++) {
-        assert_int_equal(lia_nstore_begin(s), 0);
-        for (uint64_t i = 0; i < 8; i++) {
-            mid(100 * g + i, id);
-            env_of(100 * g + i, e);
-            assert_int_equal(lia_nstore_outbox_add(s, id, e, ENV_LEN, NULL), 0);
-        }
-        assert_int_equal(lia_nstore_commit_unsynced(s), 0);
-        /* The last envelope of the group, in the file (not in a buffer) without a sync. */
-        assert_true(file_holds(wal, e, ENV_LEN));
-    }
-    lia_nstore_close(&s);
-}
-
 static void test_nstore_outbox(void **state)
 {
     const char *path = store_path("nstore-out");
@@ -1392,6 +1348,86 @@ static int file_contains(const char *path, const void *needle, size_t nlen, size
     return p != NULL;
 }
 
+/*
+ * The store's VFS keeps WAL appends in a buffer (lib/store.c, "WAL appends in large writes"):
+ * a committed group must be in the WAL file when the COMMIT returns, before any sync, or
+ * another connection (the checkpointer) would read what is not there, and the deferred
+ * fdatasync of the WAL would miss it. Several groups, so that the buffer also meets appends
+ * that continue the last one.
+ */
+static void test_nstore_commit_reaches_wal(void **state)
+{
+    const char *path = store_path("nstore-wal");
+    char wal[4096];
+    uint8_t id[LIA_MESSAGE_ID_BYTES], e[ENV_LEN];
+    lia_symkey_t *key = new_key();
+    lia_nstore_t *s;
+    (void)state;
+
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    for (uint64_t g = 1; g <= 4; g++) {
+        assert_int_equal(lia_nstore_begin(s), 0);
+        for (uint64_t i = 0; i < 8; i++) {
+            mid(100 * g + i, id);
+            env_of(100 * g + i, e);
+            assert_int_equal(lia_nstore_outbox_add(s, id, e, ENV_LEN, NULL), 0);
+        }
+        assert_int_equal(lia_nstore_commit_unsynced(s), 0);
+        /* The last envelope of the group, in the file (not in a buffer) without a sync. */
+        assert_true(file_contains(wal, e, ENV_LEN, NULL));
+    }
+    lia_nstore_close(&s);
+}
+
+/* Copies the file at from to to (mode 0600), as a crash would leave it on disk. */
+static void copy_file(const char *from, const char *to)
+{
+    size_t len;
+    uint8_t *buf = tu_read_file(from, &len);
+    tu_write_file(to, buf, len, 0600);
+    free(buf);
+}
+
+/*
+ * A group of 25 MiB (about 1,650 WAL frames, many times what the VFS's buffer holds, so that
+ * it is written out in full pieces as well as at the commit frame): a copy of the files taken
+ * right after the commit, as a crash would leave them, must recover every message.
+ */
+static void test_nstore_big_group_survives(void **state)
+{
+    enum { N = 400, LEN = 64 << 10 };
+    const char *path = store_path("nstore-big"), *copy = store_path("nstore-big-copy");
+    char wal[4096], copy_wal[4096];
+    uint8_t *text = malloc(LEN + 1);
+    lia_symkey_t *key = new_key();
+    lia_nstore_t *s;
+    uint64_t cursor = 0;
+    (void)state;
+
+    assert_non_null(text);
+    memset(text, 'x', LEN);
+    text[LEN] = 0;
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    assert_int_equal(lia_nstore_begin(s), 0);
+    for (uint64_t i = 1; i <= N; i++) {
+        lia_nstore_msg m = msg(i, i % 2 ? "case:a" : "case:b", (const char *)text);
+        assert_int_equal(lia_nstore_inbox_add(s, &m), 0);
+    }
+    assert_int_equal(lia_nstore_commit(s), 0);
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    snprintf(copy_wal, sizeof copy_wal, "%s-wal", copy);
+    copy_file(path, copy);
+    copy_file(wal, copy_wal);
+    lia_nstore_close(&s);
+    assert_int_equal(lia_nstore_open(copy, key, &s), 0);
+    assert_int_equal(lia_nstore_cursor(s, &cursor), 0);
+    assert_int_equal(cursor, N);
+    lia_nstore_close(&s);
+    lia_symkey_destroy(&key);
+    free(text);
+}
+
 static void test_nstore_inbox(void **state)
 {
     const char *path = store_path("nstore-in");
@@ -1742,6 +1778,7 @@ int main(void)
         cmocka_unit_test(test_bstore_failed_state),
         cmocka_unit_test(test_nstore_outbox),
         cmocka_unit_test(test_nstore_commit_reaches_wal),
+        cmocka_unit_test(test_nstore_big_group_survives),
         cmocka_unit_test(test_nstore_outbox_batches),
         cmocka_unit_test(test_nstore_migrate_v1),
         cmocka_unit_test(test_nstore_deferred_sync),
