@@ -307,48 +307,34 @@ static int pass_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p)
     return real_of(f)->pMethods->xUnfetch(real_of(f), o, p);
 }
 
+/* What a WAL handle does like any other file. */
+#define PASS_COMMON                                                                                \
+    .xLock = pass_lock, .xUnlock = pass_unlock, .xCheckReservedLock = pass_check_reserved,         \
+    .xFileControl = pass_file_control, .xSectorSize = pass_sector_size,                            \
+    .xDeviceCharacteristics = pass_device_characteristics, .xShmMap = pass_shm_map,                \
+    .xShmLock = pass_shm_lock, .xShmBarrier = pass_shm_barrier, .xShmUnmap = pass_shm_unmap,       \
+    .xFetch = pass_fetch, .xUnfetch = pass_unfetch
+
 static const sqlite3_io_methods pass_methods = {
-    3,
-    pass_close,
-    pass_read,
-    pass_write,
-    pass_truncate,
-    pass_sync,
-    pass_file_size,
-    pass_lock,
-    pass_unlock,
-    pass_check_reserved,
-    pass_file_control,
-    pass_sector_size,
-    pass_device_characteristics,
-    pass_shm_map,
-    pass_shm_lock,
-    pass_shm_barrier,
-    pass_shm_unmap,
-    pass_fetch,
-    pass_unfetch,
+    .iVersion = 3,
+    .xClose = pass_close,
+    .xRead = pass_read,
+    .xWrite = pass_write,
+    .xTruncate = pass_truncate,
+    .xSync = pass_sync,
+    .xFileSize = pass_file_size,
+    PASS_COMMON,
 };
 
 static const sqlite3_io_methods wal_methods = {
-    3,
-    wal_close,
-    wal_read,
-    wal_write,
-    wal_truncate,
-    wal_sync,
-    wal_file_size,
-    pass_lock,
-    pass_unlock,
-    pass_check_reserved,
-    pass_file_control,
-    pass_sector_size,
-    pass_device_characteristics,
-    pass_shm_map,
-    pass_shm_lock,
-    pass_shm_barrier,
-    pass_shm_unmap,
-    pass_fetch,
-    pass_unfetch,
+    .iVersion = 3,
+    .xClose = wal_close,
+    .xRead = wal_read,
+    .xWrite = wal_write,
+    .xTruncate = wal_truncate,
+    .xSync = wal_sync,
+    .xFileSize = wal_file_size,
+    PASS_COMMON,
 };
 
 static int walbuf_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags,
