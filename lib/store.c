@@ -171,6 +171,9 @@ static int wal_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 o
 {
     struct wfile *w = (struct wfile *)f;
     sqlite3_int64 end = ofst + (amt > 0 ? amt : 0);
+    /* This write is the page of a commit frame: it must reach the file before returning,
+     * whatever writes the buffer out on the way (a full buffer included). */
+    int commit = w->commit_next && amt != WAL_FRAME_HDR;
     int rc, append;
 
     append = amt > 0 && (size_t)amt <= WALBUF_CHUNK &&
@@ -179,6 +182,7 @@ static int wal_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 o
     if (w->len > 0 && (!append || w->len + (size_t)amt > WALBUF_CAP))
         if ((rc = wal_flush(w)) != SQLITE_OK)
             return rc;
+    w->commit_next = 0;
     if (ofst == 0)
         w->hi = 0; /* the log starts over */
     if (end > w->hi)
@@ -194,9 +198,7 @@ static int wal_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 o
         w->commit_next = (h[4] | h[5] | h[6] | h[7]) != 0;
         return SQLITE_OK;
     }
-    if (!w->commit_next)
-        return SQLITE_OK;
-    return wal_flush(w); /* the page of a commit frame: the COMMIT is about to publish */
+    return commit ? wal_flush(w) : SQLITE_OK; /* the COMMIT is about to publish */
 }
 
 static int wal_read(sqlite3_file *f, void *out, int amt, sqlite3_int64 ofst)
@@ -659,7 +661,7 @@ static void *ckpt_main(void *arg)
         atomic_fetch_add(&ck->runs, 1);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
             log_err("%s: checkpoint: %s (%s, code %d); the store stops", ck->what,
-                    sqlite3_errmsg(ck->db), sqlite3_errstr(rc), rc);
+                    sqlite3_errmsg(ck->db), sqlite3_errstr(rc), sqlite3_extended_errcode(ck->db));
             atomic_store(&ck->failed, 1);
             return NULL;
         }
@@ -676,8 +678,8 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
         int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         atomic_fetch_add(&d->ck.inline_runs, 1);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
-            log_err("%s: checkpoint: %s (%s, code %d); the store stops", d->what,
-                    sqlite3_errmsg(db), sqlite3_errstr(rc), rc);
+            log_err("%s: checkpoint (in line): %s (%s, code %d); the store stops", d->what,
+                    sqlite3_errmsg(db), sqlite3_errstr(rc), sqlite3_extended_errcode(db));
             atomic_store(&d->ck.failed, 1);
         }
         d->ck.signalled_at = 0;
@@ -701,7 +703,8 @@ static int ckpt_start(struct sdb *d, const char *path)
     int src;
 
     ck->what = d->what;
-    src = sqlite3_open_v2(path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+    src = sqlite3_open_v2(path, &ck->db,
+                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
                           walbuf_vfs_name());
     if (src == SQLITE_OK)
         src = sqlite3_busy_timeout(ck->db, BUSY_TIMEOUT_MS);

@@ -1428,6 +1428,49 @@ static void test_nstore_big_group_survives(void **state)
     free(text);
 }
 
+/*
+ * Groups of 50 to 75 envelopes of 16,000 bytes: one overflow page each, so that the group's
+ * frame count passes every value around where the VFS's buffer fills (60 frames of 16 KiB),
+ * including the commit frame's page being the write that does not fit. After each COMMIT,
+ * without a sync, a copy of the files (what a crash would find) must hold every group.
+ */
+static void test_nstore_commits_across_buffer_edge(void **state)
+{
+    enum { LEN = 16000 };
+    char path[4000], wal[4096], copy[4000], copy_wal[4096]; /* store_path's buffers rotate */
+    uint8_t id[LIA_MESSAGE_ID_BYTES], *e = malloc(LEN);
+    lia_symkey_t *key = new_key();
+    lia_nstore_t *s, *c;
+    uint64_t total = 0, count = 0;
+    (void)state;
+
+    assert_non_null(e);
+    snprintf(path, sizeof path, "%s", store_path("nstore-edge"));
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    assert_int_equal(lia_nstore_open(path, key, &s), 0);
+    for (size_t n = 50; n <= 75; n++) {
+        assert_int_equal(lia_nstore_begin(s), 0);
+        for (size_t i = 0; i < n; i++) {
+            total++;
+            mid(1000 + total, id);
+            memset(e, (int)(total & 0xFF), LEN);
+            assert_int_equal(lia_nstore_outbox_add(s, id, e, LEN, NULL), 0);
+        }
+        assert_int_equal(lia_nstore_commit_unsynced(s), 0);
+        snprintf(copy, sizeof copy, "%s", store_path("nstore-edge-copy"));
+        snprintf(copy_wal, sizeof copy_wal, "%s-wal", copy);
+        copy_file(path, copy);
+        copy_file(wal, copy_wal);
+        assert_int_equal(lia_nstore_open(copy, key, &c), 0);
+        assert_int_equal(lia_nstore_outbox_count(c, &count), 0);
+        assert_int_equal(count, total);
+        lia_nstore_close(&c);
+    }
+    lia_nstore_close(&s);
+    lia_symkey_destroy(&key);
+    free(e);
+}
+
 static void test_nstore_inbox(void **state)
 {
     const char *path = store_path("nstore-in");
@@ -1779,6 +1822,7 @@ int main(void)
         cmocka_unit_test(test_nstore_outbox),
         cmocka_unit_test(test_nstore_commit_reaches_wal),
         cmocka_unit_test(test_nstore_big_group_survives),
+        cmocka_unit_test(test_nstore_commits_across_buffer_edge),
         cmocka_unit_test(test_nstore_outbox_batches),
         cmocka_unit_test(test_nstore_migrate_v1),
         cmocka_unit_test(test_nstore_deferred_sync),
