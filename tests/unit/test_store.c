@@ -1378,6 +1378,7 @@ static void test_nstore_commit_reaches_wal(void **state)
         assert_true(file_contains(wal, e, ENV_LEN, NULL));
     }
     lia_nstore_close(&s);
+    lia_symkey_destroy(&key);
 }
 
 /* Copies the file at from to to (mode 0600), as a crash would leave it on disk. */
