@@ -632,8 +632,9 @@ static int cached_stream(lia_inspect_cache *c, const char *sender, const lia_des
 }
 
 /*
- * Decodes buf strictly into *env and *hdr, both carved from arena a (which this initialises;
- * the caller releases it once done with them, and on failure nothing is left to release),
+ * Decodes buf strictly into *env and *hdr, both carved from arena a (which this initialises
+ * once buf's size is checked; the caller releases it once done with them, and on failure
+ * nothing is left to release),
  * and fills d (pointing into *hdr) and digest. known_channel/known_digest (optional): a
  * channel already hashed, whose digest is reused when the destination is that channel.
  * An envelope that would make the decoder allocate more than 16 times its size (plus
@@ -650,11 +651,11 @@ static int decode_strict(lia_arena *a, const uint8_t *buf, size_t len, Liaison__
 
     *env = NULL;
     *hdr = NULL;
-    lia_arena_init(a, 16 * (size_t)len + ARENA_SLACK);
     if (!buf || len == 0)
         return LIA_ERR_DECODE;
     if (len > LIA_ENVELOPE_MAX)
         return LIA_ERR_TOO_LARGE;
+    lia_arena_init(a, 16 * (size_t)len + ARENA_SLACK); /* bounded: len is at most 32 MiB */
     e = liaison__v1__envelope__unpack(&a->pb, len, buf);
     if (!e || (rc = check_envelope(e, len)) != 0)
         goto fail;

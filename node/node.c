@@ -3265,14 +3265,11 @@ int node_run(node_t *n)
         if (pl.n_sync && (pfd[sync_ix].revents & (POLLIN | POLLHUP | POLLERR)))
             busy |= settle(n, &pl);
         /* Queued replies go out as the clients read them; lagging followers catch up. */
+        flush_clients(n);
         for (size_t i = 0; i < MAX_CONNS; i++) {
             struct conn *cc = &n->conns[i];
             if (!cc->c)
                 continue;
-            if (lia_ctl_pending(cc->c) && lia_ctl_flush(cc->c) != 0 && lia_ctl_conn_fd(cc->c) < 0) {
-                drop_conn(cc);
-                continue;
-            }
             if (cc->following && cc->f.after < n->shown && feed_follower(n, &cc->f) != 0)
                 drop_conn(cc);
             if (cc->c && cc->x.active && feed_export(n, cc) != 0)
